@@ -1,0 +1,60 @@
+# Two commands on a fresh machine: `make run` and `make test` (README "Quick start").
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export FLASK_APP := webapp
+
+.PHONY: run test test-sqlite test-postgres translations system-deps browser-deps serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.req: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.req-test: requirements-test.txt $(VENV)/.req
+	$(BIN)/pip install -q -r requirements-test.txt
+	touch $@
+
+# Compiled catalogues are build output, never committed.
+translations: $(VENV)/.req
+	$(BIN)/pybabel compile -q -d webapp/translations 2>/dev/null || $(BIN)/pybabel compile -d webapp/translations
+
+# The watermark needs a CJK font; browser tests need Debian's Chromium (no browser downloads here).
+system-deps:
+	@fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || $(call apt_install,fonts-noto-cjk)
+
+browser-deps: system-deps
+	@command -v chromium >/dev/null || $(call apt_install,chromium)
+
+define apt_install
+	{ echo "installing $(1) with apt-get"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(1) >/dev/null; }
+endef
+
+run: $(VENV)/.req translations system-deps
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo --if-empty
+	@echo ""
+	@echo "  巡查 Xuncha on http://127.0.0.1:$${PORT:-8000}"
+	@echo "  demo logins (password demo12345): inspector inspector2 desk manager community leader admin"
+	@echo ""
+	$(BIN)/gunicorn -c gunicorn.conf.py "webapp:create_app()"
+
+test: $(VENV)/.req-test translations browser-deps
+	$(MAKE) --no-print-directory test-sqlite
+	@if [ -n "$$TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
+	 else echo "TEST_DATABASE_URL not set: skipping the PostgreSQL run"; fi
+
+test-sqlite:
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Browser tests exercise the client, which is the same whatever the database: they run once, above.
+test-postgres:
+	$(BIN)/python -m pytest -q -m "not browser" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,128 @@
+"""Shared fixtures: one migrated database per test session (SQLite file, or a fresh PostgreSQL schema
+when TEST_DATABASE_URL is set), emptied after every test; a client; a login helper."""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from webapp import create_app
+from webapp.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _compile_translations() -> None:
+    # `make test` compiles them; this keeps a bare `pytest tests/test_x.py` working too.
+    if not list((ROOT / "webapp" / "translations").glob("*/LC_MESSAGES/messages.mo")):
+        subprocess.run([sys.executable, "-m", "babel.messages.frontend", "compile", "-q", "-d",
+                        str(ROOT / "webapp" / "translations")], check=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """Yield (url, engine options); PostgreSQL runs get a schema of their own, dropped afterwards."""
+    pg_url = os.environ.get("TEST_DATABASE_URL")
+    if not pg_url:
+        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        yield f"sqlite:///{path}", {}
+        return
+    import psycopg
+
+    schema = f"xc_test_{os.getpid()}_{secrets.token_hex(4)}"
+    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = pg_url if "+psycopg" in pg_url else pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield url, {"connect_args": {"options": f"-csearch_path={schema}"}}
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    _compile_translations()
+    url, engine_options = database_url
+    uploads = tmp_path_factory.mktemp("uploads")
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, **engine_options},
+        "UPLOAD_DIR": str(uploads),
+        "SERVER_NAME": "localhost",
+    })
+    with app.app_context():
+        upgrade()
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(request):
+    """Every test starts with empty tables and an empty photo store (only for tests that use the app)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.rollback()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+        db.session.remove()
+    upload_dir = Path(app.config["UPLOAD_DIR"])
+    for child in upload_dir.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context for tests that build data with the factories."""
+    with app.app_context():
+        yield
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no csrf_token in page"
+    return match.group(1)
+
+
+class Auth:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username: str, password: str = "correct-horse-42", remember: bool = False, next: str = ""):
+        page = self.client.get("/login")
+        data = {"username": username, "password": password, "csrf_token": csrf_from(page.get_data(as_text=True)),
+                "next": next}
+        if remember:
+            data["remember"] = "y"
+        return self.client.post("/login", data=data)
+
+    def logout(self):
+        page = self.client.get("/account")
+        return self.client.post("/logout", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)

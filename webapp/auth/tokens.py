@@ -1,0 +1,63 @@
+"""Bearer API tokens and the CSRF rule that goes with them.
+
+A request carrying ``Authorization: Bearer …`` is authenticated by that token alone — the session
+cookie is ignored — and is exempt from CSRF (a cross-site page cannot set that header). Every other
+state-changing request must carry a CSRF token, forms and browser API calls alike.
+"""
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, g, request
+from flask_login import AnonymousUserMixin
+from sqlalchemy import select
+
+from ..extensions import csrf, db, login_manager
+from ..models import ApiToken, User, hash_token
+
+TOKEN_PREFIX = "xc_"
+
+
+def issue_token(user: User, name: str = "") -> str:
+    """Create a token for ``user`` and return the raw value; only its hash is kept."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user=user, name=name, token_hash=hash_token(raw)))
+    return raw
+
+
+def user_for_token(raw: str) -> User | None:
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None))
+    )
+    if token is None or token.user.disabled:
+        return None
+    return token.user
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+def init_app(app: Flask) -> None:
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        try:
+            user = db.session.get(User, int(user_id))
+        except ValueError:
+            return None
+        return user if user and not user.disabled else None
+
+    @app.before_request
+    def authenticate_bearer_and_check_csrf() -> None:
+        raw = _bearer()
+        g.token_auth = raw is not None
+        if raw is not None:
+            # Setting Flask-Login's per-request user keeps the session cookie out of token requests.
+            g._login_user = user_for_token(raw) or AnonymousUserMixin()
+            return
+        if request.method not in ("GET", "HEAD", "OPTIONS") and app.config.get("WTF_CSRF_ENABLED", True):
+            csrf.protect()
+

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from ..extensions import db, login_manager
+from ..models import Role, User
+from . import bp
+from .forms import LoginForm
+
+login_manager.login_view = "auth.login"
+login_manager.login_message = None
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site paths: an absolute or protocol-relative URL would make login an open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target:
+        return None
+    return target
+
+
+# Where each role's work list lives, most specific first for users holding several roles.
+HOME_BY_ROLE = (
+    (Role.inspector, "capture.index"),
+    (Role.desk, "review.queue"),
+    (Role.manager, "tasks.index"),
+    (Role.community, "tasks.index"),
+    (Role.leader, "reports.dashboard"),
+    (Role.admin, "review.queue"),
+)
+
+
+def home_endpoint(user: User) -> str:
+    for role, endpoint in HOME_BY_ROLE:
+        if user.has_role(role):
+            return endpoint
+    return "auth.account"
+
+
+@bp.route("/")
+def home():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return redirect(url_for(home_endpoint(current_user)))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
+        if user is None or not user.check_password(form.password.data) or user.disabled:
+            # One message for every failure, so the form does not tell which usernames exist.
+            flash(_("用户名或密码不正确,或账号已停用。"), "error")
+            return render_template("auth/login.html", form=form), 401
+        login_user(user, remember=form.remember.data)
+        return redirect(safe_next(form.next.data) or url_for(home_endpoint(user)))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    flash(_("已退出登录。"), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account")
+@login_required
+def account():
+    return render_template("auth/account.html")

@@ -1,0 +1,98 @@
+"""Configuration classes: the only module that reads ``os.environ``."""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", PROJECT_ROOT / "instance"))
+
+
+def _dev_secret_key() -> str:
+    """Generate a key once and keep it under instance/, so sessions survive restarts in development."""
+    path = INSTANCE_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    ENV_NAME = "development"
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'xuncha.sqlite3'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(PROJECT_ROOT / "uploads"))
+    PORT = int(os.environ.get("PORT", "8000"))
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+
+    # Demo accounts with a shared password exist only where this is on.
+    DEMO_MODE = _bool("DEMO_MODE", True)
+
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    BABEL_TRANSLATION_DIRECTORIES = str(PROJECT_ROOT / "webapp" / "translations")
+    LANGUAGES = ("zh_CN", "en")
+    LOCAL_TIMEZONE = os.environ.get("LOCAL_TIMEZONE", "Asia/Shanghai")
+
+    # An inspector's phone stays logged in for a month; their mobile IP changes all day, hence "basic".
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SESSION_PROTECTION = "basic"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; a phone may sit offline for hours
+
+    MAX_PHOTO_BYTES = int(os.environ.get("MAX_PHOTO_BYTES", str(15 * 1024 * 1024)))
+    MAX_CONTENT_LENGTH = MAX_PHOTO_BYTES + 64 * 1024
+    MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", str(60_000_000)))
+
+    TESTING = False
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+
+
+class TestConfig(Config):
+    ENV_NAME = "test"
+    TESTING = True
+    WTF_CSRF_ENABLED = True
+    SECRET_KEY = "test-secret-key"
+    DEMO_MODE = True
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    DEMO_MODE = False
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+
+def load_config(name: str | None = None) -> type[Config]:
+    name = name or os.environ.get("XUNCHA_ENV", "development")
+    return {"development": DevelopmentConfig, "production": ProductionConfig, "test": TestConfig}[name]
+
+
+def finalise(config: dict) -> None:
+    """Fill in what must be derived at start-up: the secret key rule differs by environment."""
+    if not config.get("SECRET_KEY"):
+        if config.get("ENV_NAME") == "production":
+            raise RuntimeError("SECRET_KEY must be set in production")
+        config["SECRET_KEY"] = _dev_secret_key()
