@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import login_manager
+from ..services.errors import ServiceError
 from . import bp
 
 
@@ -46,6 +47,11 @@ def is_api_request() -> bool:
 
 @bp.app_errorhandler(ApiError)
 def _api_error(err: ApiError):
+    return error_response(err.status, err.code, err.message, err.fields, **err.extra)
+
+
+@bp.app_errorhandler(ServiceError)
+def _service_error(err: ServiceError):
     return error_response(err.status, err.code, err.message, err.fields, **err.extra)
 
 
