@@ -64,9 +64,10 @@ def create_app(config: dict | str | None = None) -> Flask:
     for blueprint in (api_bp, capture_bp, pwa_bp, reports_bp, review_bp, tasks_bp):
         app.register_blueprint(blueprint)
 
-    from . import template_helpers
+    from . import security, template_helpers
 
     template_helpers.init_app(app)
+    security.init_app(app)
 
     from .cli import register_cli
 
