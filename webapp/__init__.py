@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, g, request
 from flask_login import current_user
 
-from . import sqlite_tuning
+from . import logging_setup, sqlite_tuning
 from .config import PROJECT_ROOT, finalise, load_config
 from .extensions import babel, csrf, db, login_manager, migrate
 
@@ -37,6 +37,7 @@ def create_app(config: dict | str | None = None) -> Flask:
         app.config.update(config)
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in auth.tokens, after bearer tokens are resolved
     finalise(app.config)
+    logging_setup.init_app(app)  # first, so request timing covers every other hook
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "webapp" / "migrations"), render_as_batch=True)
@@ -56,12 +57,13 @@ def create_app(config: dict | str | None = None) -> Flask:
 
     from .api import bp as api_bp
     from .capture import bp as capture_bp
+    from .ops import bp as ops_bp
     from .pwa import bp as pwa_bp
     from .reports import bp as reports_bp
     from .review import bp as review_bp
     from .tasks import bp as tasks_bp
 
-    for blueprint in (api_bp, capture_bp, pwa_bp, reports_bp, review_bp, tasks_bp):
+    for blueprint in (api_bp, capture_bp, ops_bp, pwa_bp, reports_bp, review_bp, tasks_bp):
         app.register_blueprint(blueprint)
 
     from . import security, template_helpers

@@ -63,6 +63,10 @@ class Config:
     MAX_CONTENT_LENGTH = MAX_PHOTO_BYTES + 64 * 1024
     MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", str(60_000_000)))
 
+    # Logs: one JSON object per line by default; "text" for a developer's terminal.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or None
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+
     TESTING = False
 
 
