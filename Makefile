@@ -19,8 +19,11 @@ $(VENV)/.req-test: requirements-test.txt $(VENV)/.req
 	touch $@
 
 # Compiled catalogues are build output, never committed.
+# (pybabel refuses to run when there is no catalogue yet; a fresh project must still start.)
 translations: $(VENV)/.req
-	$(BIN)/pybabel compile -q -d webapp/translations 2>/dev/null || $(BIN)/pybabel compile -d webapp/translations
+	@if ls webapp/translations/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
+	  $(BIN)/pybabel compile -d webapp/translations; \
+	else echo "no translation catalogues yet: Chinese only"; fi
 
 # The watermark needs a CJK font; browser tests need Debian's Chromium (no browser downloads here).
 system-deps:

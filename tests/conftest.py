@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _compile_translations() -> None:
     # `make test` compiles them; this keeps a bare `pytest tests/test_x.py` working too.
     if not list((ROOT / "webapp" / "translations").glob("*/LC_MESSAGES/messages.mo")):
-        subprocess.run([sys.executable, "-m", "babel.messages.frontend", "compile", "-q", "-d",
+        subprocess.run([sys.executable, "-m", "babel.messages.frontend", "compile", "-d",
                         str(ROOT / "webapp" / "translations")], check=False)
 
 
@@ -126,3 +126,18 @@ class Auth:
 @pytest.fixture
 def auth(client):
     return Auth(client)
+
+
+@pytest.fixture(scope="session")
+def openapi_checker(app):
+    """Every /api/v1 response a test receives through ``api`` is validated against the OpenAPI document."""
+    from tests.api_support import OpenApiChecker
+
+    return OpenApiChecker(app)
+
+
+@pytest.fixture
+def api(app, client, openapi_checker):
+    from tests.api_support import Api
+
+    return Api(app, client, openapi_checker)

@@ -1,15 +1,18 @@
 """The application factory: wiring only (config, extensions, blueprints, CLI). No I/O, no DB creation."""
 from __future__ import annotations
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 from flask_login import current_user
 
 from . import logging_setup, sqlite_tuning
-from .config import PROJECT_ROOT, finalise, load_config
+from .config import INSTANCE_DIR, PROJECT_ROOT, finalise, load_config
 from .extensions import babel, csrf, db, login_manager, migrate
 
 
 def select_locale() -> str:
+    # CLI commands and services (reports, import errors) translate outside any request.
+    if not has_request_context():
+        return "zh_CN"
     user = current_user
     if user and getattr(user, "is_authenticated", False) and user.locale:
         return user.locale
@@ -24,7 +27,7 @@ def create_app(config: dict | str | None = None) -> Flask:
         __name__,
         static_folder=str(PROJECT_ROOT / "static"),
         template_folder=str(PROJECT_ROOT / "templates"),
-        instance_path=str(PROJECT_ROOT / "instance"),
+        instance_path=str(INSTANCE_DIR),
     )
     if isinstance(config, dict):
         env_name = config.get("ENV_NAME") or ("test" if config.get("TESTING") else None)
@@ -48,6 +51,13 @@ def create_app(config: dict | str | None = None) -> Flask:
     @app.before_request
     def _mark_read_only_requests() -> None:
         g._write_intent_token = sqlite_tuning.set_write_intent(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+    @app.teardown_request
+    def _reset_write_intent(_exc=None) -> None:
+        # A worker thread (or a test) goes on after the request: it must not inherit "read only".
+        token = g.pop("_write_intent_token", None)
+        if token is not None:
+            sqlite_tuning.reset_write_intent(token)
 
     from .auth import bp as auth_bp
     from .auth import tokens

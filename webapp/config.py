@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,14 +12,29 @@ INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", PROJECT_ROOT / "instance"))
 
 
 def _dev_secret_key() -> str:
-    """Generate a key once and keep it under instance/, so sessions survive restarts in development."""
+    """Generate a key once and keep it under instance/, so sessions survive restarts in development.
+
+    Several gunicorn workers may start at once on a fresh clone: the key is written to a private
+    temporary file and hard-linked into place, so exactly one key wins and every worker reads it.
+    """
     path = INSTANCE_DIR / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    path.write_text(key)
-    path.chmod(0o600)
+    if not path.exists():
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=INSTANCE_DIR, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(tmp)
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it to generate a new key, or set SECRET_KEY")
     return key
 
 
@@ -89,9 +105,15 @@ class ProductionConfig(Config):
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 
+CONFIGS: dict[str, type[Config]] = {"development": DevelopmentConfig, "production": ProductionConfig,
+                                    "test": TestConfig}
+
+
 def load_config(name: str | None = None) -> type[Config]:
     name = name or os.environ.get("XUNCHA_ENV", "development")
-    return {"development": DevelopmentConfig, "production": ProductionConfig, "test": TestConfig}[name]
+    if name not in CONFIGS:
+        raise RuntimeError(f"XUNCHA_ENV={name!r}: expected one of {', '.join(CONFIGS)}")
+    return CONFIGS[name]
 
 
 def finalise(config: dict) -> None:
@@ -100,3 +122,8 @@ def finalise(config: dict) -> None:
         if config.get("ENV_NAME") == "production":
             raise RuntimeError("SECRET_KEY must be set in production")
         config["SECRET_KEY"] = _dev_secret_key()
+    # SQLite creates the file but not its folder, and on a fresh clone instance/ does not exist yet.
+    # Only our own default folder is created: a DATABASE_URL naming a missing folder stays an error.
+    uri = config.get("SQLALCHEMY_DATABASE_URI") or ""
+    if uri.startswith("sqlite:///") and Path(uri.removeprefix("sqlite:///")).parent == INSTANCE_DIR:
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)

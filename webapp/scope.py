@@ -12,13 +12,18 @@ from .models import Community, Finding, Role, Site, Street, User
 ALL_SEEING = (Role.desk, Role.admin)
 
 
+def _active(user) -> bool:
+    """Anonymous and disabled users see nothing, whatever roles they still hold."""
+    return user is not None and getattr(user, "is_authenticated", False) and not user.disabled
+
+
 def sees_everything(user: User) -> bool:
-    return user.has_role(*ALL_SEEING)
+    return _active(user) and user.has_role(*ALL_SEEING)
 
 
 def finding_filter(user: User) -> ColumnElement[bool]:
     """A WHERE clause over ``Finding`` limiting rows to what ``user`` may see."""
-    if user is None or not getattr(user, "is_authenticated", False) or user.disabled:
+    if not _active(user):
         return false()
     if sees_everything(user):
         return true()
@@ -41,7 +46,7 @@ def finding_filter(user: User) -> ColumnElement[bool]:
 
 def can_see_finding(user: User, finding: Finding) -> bool:
     """The same rule as ``finding_filter`` for a row already loaded (keeps the two in one module)."""
-    if user is None or not getattr(user, "is_authenticated", False) or user.disabled:
+    if not _active(user):
         return False
     if sees_everything(user):
         return True
@@ -66,6 +71,8 @@ def community_filter(user: User) -> ColumnElement[bool]:
 
     Inspectors patrol anywhere, so capture pick lists show every community to them.
     """
+    if not _active(user):
+        return false()
     if user.has_role(*ALL_SEEING, Role.inspector):
         return true()
     clauses: list[ColumnElement[bool]] = []
@@ -79,6 +86,8 @@ def community_filter(user: User) -> ColumnElement[bool]:
 
 
 def site_filter(user: User) -> ColumnElement[bool]:
+    if not _active(user):
+        return false()
     if user.has_role(*ALL_SEEING, Role.inspector):
         return true()
     clauses: list[ColumnElement[bool]] = []
@@ -96,6 +105,8 @@ def site_filter(user: User) -> ColumnElement[bool]:
 
 
 def street_filter(user: User) -> ColumnElement[bool]:
+    if not _active(user):
+        return false()
     if user.has_role(*ALL_SEEING, Role.inspector):
         return true()
     return Street.id.in_(select(Community.street_id).where(community_filter(user)))

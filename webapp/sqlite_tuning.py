@@ -24,6 +24,14 @@ def set_write_intent(value: bool) -> contextvars.Token:
     return _write_intent.set(value)
 
 
+def reset_write_intent(token: contextvars.Token) -> None:
+    try:
+        _write_intent.reset(token)
+    except ValueError:
+        # Set in another context (streamed response finished elsewhere): fall back to the default.
+        _write_intent.set(True)
+
+
 @contextlib.contextmanager
 def write_intent() -> Iterator[None]:
     """Mark the transactions begun inside as writers (used by GET views that must write)."""

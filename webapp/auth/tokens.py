@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from ..extensions import csrf, db, login_manager
 from ..models import ApiToken, User, hash_token
+from ..models.mixins import utcnow
 
 TOKEN_PREFIX = "xc_"
 
@@ -23,6 +24,16 @@ def issue_token(user: User, name: str = "") -> str:
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.session.add(ApiToken(user=user, name=name, token_hash=hash_token(raw)))
     return raw
+
+
+def revoke_tokens(tokens) -> int:
+    """Mark tokens revoked (kept, not deleted, so the audit trail still names them); caller commits."""
+    count = 0
+    for token in tokens:
+        if token.revoked_at is None:
+            token.revoked_at = utcnow()
+            count += 1
+    return count
 
 
 def user_for_token(raw: str) -> User | None:

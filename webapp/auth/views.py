@@ -17,13 +17,17 @@ login_manager.login_message = None
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only same-site paths: an absolute or protocol-relative URL would make login an open redirect."""
+    """Only same-site paths: an absolute or protocol-relative URL would make login an open redirect.
+
+    Browsers treat a backslash like a slash and drop tabs and newlines inside URLs, so "/\\evil.com"
+    and "/<TAB>/evil.com" would both leave the site; any of those characters disqualifies the target.
+    """
     if not target:
+        return None
+    if "\\" in target or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    if "\\" in target:
         return None
     return target
 

@@ -3,8 +3,8 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from . import users
+    from . import places, users
 
-    for module in (users,):
+    for module in (users, places):
         for command in module.COMMANDS:
             app.cli.add_command(command)
