@@ -104,6 +104,7 @@ class PhotoKind(str, enum.Enum):
 
 class Photo(CreatedAtMixin, db.Model):
     __tablename__ = "photos"
+    __table_args__ = (Index("ix_photos_unattached_created", "finding_id", "created_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     uploader_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -119,6 +120,11 @@ class Photo(CreatedAtMixin, db.Model):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     phash: Mapped[str | None] = mapped_column(String(16))
+    # Content-addressed derivatives (storage keys): the clean 1280 px view, the 320 px thumbnail and,
+    # once attached to a finding, the view with the time/place watermark burned in.
+    view_sha256: Mapped[str | None] = mapped_column(String(64))
+    thumb_sha256: Mapped[str | None] = mapped_column(String(64))
+    marked_sha256: Mapped[str | None] = mapped_column(String(64))
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     finding: Mapped[Finding | None] = relationship(back_populates="photos", foreign_keys=[finding_id])
