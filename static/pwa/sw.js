@@ -1,0 +1,31 @@
+/* The service worker: event wiring only. The server prepends self.XC_SHELL (version, cache name,
+ * precache list) when it serves /sw.js; the strategies live in sw-strategies.js. Nothing under /api/
+ * is ever cached here: the outbox in IndexedDB is the only offline copy of an inspector's data. */
+/* global XcStrategies */
+importScripts(self.XC_SHELL.helper);
+
+const shell = self.XC_SHELL;
+
+self.addEventListener("install", (event) => {
+  // No skipWaiting(): a new version waits until the inspector taps "reload" (see sw-bridge.js).
+  event.waitUntil(XcStrategies.precache(shell));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(XcStrategies.dropOldCaches(shell).then(() => self.clients.claim()));
+});
+
+self.addEventListener("fetch", (event) => {
+  const response = XcStrategies.route(event.request, shell);
+  if (response) event.respondWith(response);
+});
+
+self.addEventListener("message", (event) => {
+  if (event.data && event.data.type === "SKIP_WAITING") self.skipWaiting();
+});
+
+// Background Sync is an extra where it exists (never on iOS): it only wakes an open page, whose
+// outbox code does the sending. The page syncs on open/online/visible/timer without it.
+self.addEventListener("sync", (event) => {
+  if (event.tag === "xc-outbox") event.waitUntil(XcStrategies.wakeClients());
+});

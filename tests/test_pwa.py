@@ -1,0 +1,214 @@
+"""The installable shell: the service worker's version follows the shell files, /sw.js and the
+versioned assets are served as the worker expects, the manifest is installable, and the capture
+page carries everything its JS needs (strings, config) with no inline code."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.factories import make_user
+from webapp.config import PROJECT_ROOT
+from webapp.extensions import db
+from webapp.pwa.shell import build_shell, shell_version
+
+
+@pytest.fixture
+def shell_tree(tmp_path):
+    """A copy of the files the shell is built from, to change without touching the repository."""
+    for source in ("static/pwa", "templates/base.html", "templates/capture", "templates/pwa", "webapp/capture",
+                   "webapp/pwa"):
+        src = PROJECT_ROOT / source
+        dst = tmp_path / source
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+    (tmp_path / "webapp" / "review").mkdir(parents=True)
+    (tmp_path / "webapp" / "review" / "views.py").write_text("x = 1\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("path", [
+    "static/pwa/js/outbox.js", "static/pwa/css/app.css", "static/pwa/sw.js", "static/pwa/sw-strategies.js",
+    "templates/capture/index.html", "templates/base.html", "webapp/capture/strings.py",
+])
+def test_version_changes_when_a_shell_file_changes(shell_tree, path):
+    before = shell_version(shell_tree)
+    target = shell_tree / path
+    target.write_bytes(target.read_bytes() + b"\n")
+    assert shell_version(shell_tree) != before
+
+
+def test_version_changes_when_a_shell_file_is_added_or_renamed(shell_tree):
+    before = shell_version(shell_tree)
+    js = shell_tree / "static/pwa/js"
+    (js / "i18n.js").rename(js / "i18n2.js")
+    renamed = shell_version(shell_tree)
+    assert renamed != before
+    (js / "extra.js").write_text("export {};\n")
+    assert shell_version(shell_tree) not in (before, renamed)
+
+
+def test_version_ignores_files_outside_the_shell(shell_tree):
+    before = shell_version(shell_tree)
+    (shell_tree / "webapp/review/views.py").write_text("x = 2\n")
+    (shell_tree / "README.md").write_text("docs\n")
+    assert shell_version(shell_tree) == before
+
+
+def test_running_app_serves_the_hash_of_the_real_tree(app, client):
+    version = shell_version(PROJECT_ROOT)
+    assert app.extensions["xc_shell"].version == version
+    response = client.get("/sw.js")
+    assert response.status_code == 200
+    assert response.mimetype == "text/javascript"
+    assert response.headers["Cache-Control"] == "no-cache"
+    body = response.get_data(as_text=True)
+    config = json.loads(re.search(r"self\.XC_SHELL = (\{.*\});", body).group(1))
+    assert config["version"] == version and config["cache"] == f"xc-shell-{version}"
+    # The worker's own wiring follows the injected header, unchanged.
+    assert body.endswith((PROJECT_ROOT / "static/pwa/sw.js").read_text())
+
+
+def test_precache_lists_the_shell_and_never_the_api(app, client):
+    body = client.get("/sw.js").get_data(as_text=True)
+    config = json.loads(re.search(r"self\.XC_SHELL = (\{.*\});", body).group(1))
+    precache = config["precache"]
+    version = config["version"]
+    assert "/capture/" in precache and "/offline" in precache and "/manifest.webmanifest" in precache
+    js_files = sorted(p.name for p in (PROJECT_ROOT / "static/pwa/js").glob("*.js"))
+    assert js_files, "no shell modules found"
+    for name in js_files:
+        assert f"/shell/{version}/js/{name}" in precache
+    assert f"/shell/{version}/css/app.css" in precache
+    assert config["helper"] == f"/shell/{version}/sw-strategies.js"
+    assert not [url for url in precache if url.startswith("/api/")]
+    assert len(precache) == len(set(precache))
+    for url in precache:
+        if url.startswith("/shell/"):
+            assert client.get(url).status_code == 200, url
+
+
+def test_shell_assets_are_immutable_only_for_the_current_version(app, client):
+    version = app.extensions["xc_shell"].version
+    current = client.get(f"/shell/{version}/js/outbox.js")
+    assert current.status_code == 200
+    assert "immutable" in current.headers["Cache-Control"]
+    assert current.mimetype in ("text/javascript", "application/javascript")
+    old = client.get("/shell/0000000000000000/js/outbox.js")
+    assert old.status_code == 200 and old.headers["Cache-Control"] == "no-cache"
+    assert client.get(f"/shell/{version}/../../webapp/config.py").status_code == 404
+    assert client.get(f"/shell/{version}/js/missing.js").status_code == 404
+
+
+def test_build_shell_precaches_code_not_icons():
+    shell = build_shell(PROJECT_ROOT)
+    assert "js/app.js" in shell.assets and "sw-strategies.js" in shell.assets
+    assert "sw.js" not in shell.assets  # the worker itself is /sw.js, generated
+    assert not [a for a in shell.assets if a.endswith(".png")]
+
+
+def test_manifest_is_installable(client):
+    response = client.get("/manifest.webmanifest")
+    assert response.status_code == 200
+    assert response.mimetype == "application/manifest+json"
+    manifest = response.get_json(force=True)
+    assert manifest["name"] == "巡查" and manifest["short_name"] == "巡查" and manifest["lang"] == "zh-CN"
+    assert manifest["display"] == "standalone"
+    assert manifest["theme_color"] == "#0b6e4f"
+    assert manifest["start_url"] == "/capture/" and manifest["scope"] == "/"
+    sizes = {}
+    for icon in manifest["icons"]:
+        path = PROJECT_ROOT / icon["src"].lstrip("/")
+        with Image.open(path) as img:
+            assert f"{img.width}x{img.height}" == icon["sizes"]
+        sizes.setdefault(icon["purpose"], set()).add(icon["sizes"])
+    assert {"192x192", "512x512"} <= sizes["any"]
+    assert "512x512" in sizes["maskable"]
+    with Image.open(PROJECT_ROOT / "static/pwa/icons/maskable-512.png") as img:
+        assert img.mode == "RGB"  # maskable icons must be opaque to the edges
+
+
+def test_offline_page_needs_no_login(client):
+    response = client.get("/offline")
+    assert response.status_code == 200
+    assert "/capture/" in response.get_data(as_text=True)
+
+
+def _capture_page(client, auth, ctx):
+    make_user("insp", roles=("inspector",))
+    db.session.commit()
+    auth.login("insp")
+    response = client.get("/capture/")
+    assert response.status_code == 200
+    return response
+
+
+def _json_block(html: str, block_id: str) -> dict:
+    match = re.search(rf'<script type="application/json" id="{block_id}">(.*?)</script>', html, re.S)
+    assert match, block_id
+    return json.loads(match.group(1))
+
+
+def test_capture_page_is_an_installable_shell(app, client, auth, ctx):
+    response = _capture_page(client, auth, ctx)
+    html = response.get_data(as_text=True)
+    version = app.extensions["xc_shell"].version
+    assert response.headers["X-Shell-Version"] == version
+    assert '<link rel="manifest" href="/manifest.webmanifest">' in html
+    assert 'rel="apple-touch-icon"' in html and 'name="apple-mobile-web-app-capable"' in html
+    assert f'<script type="module" src="/shell/{version}/js/shell.js"></script>' in html
+    assert f'<script type="module" src="/shell/{version}/js/app.js"></script>' in html
+    assert f'href="/shell/{version}/css/app.css"' in html
+    assert 'capture="environment"' in html and 'accept="image/*"' in html
+    config = _json_block(html, "xc-config")
+    assert config["loginUrl"] == "/login?next=/capture/"
+    # Every script tag is either external or a JSON data block (the CSP forbids inline code).
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert 'src="' in tag or 'type="application/json"' in tag, tag
+
+
+def _capture_modules() -> set[Path]:
+    """The modules the capture page loads: app.js, shell.js and what they import, transitively."""
+    js_dir = PROJECT_ROOT / "static/pwa/js"
+    seen: set[Path] = set()
+    todo = [js_dir / "app.js", js_dir / "shell.js"]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        todo += [js_dir / name for name in re.findall(r'from "\./([\w-]+\.js)"', module.read_text())]
+    return seen
+
+
+def test_every_string_the_js_asks_for_is_on_the_page(client, auth, ctx):
+    strings = _json_block(_capture_page(client, auth, ctx).get_data(as_text=True), "xc-i18n")
+    used: set[str] = set()
+    for js in _capture_modules():
+        used |= set(re.findall(r'\bt\("([a-z_]+)"', js.read_text()))
+    assert used, "no t() calls found"
+    assert not used - set(strings), f"missing strings: {sorted(used - set(strings))}"
+    # Status labels are looked up as status_<server status>; every workflow status has one.
+    from webapp.models import Status
+    assert {f"status_{s.value}" for s in Status} <= set(strings)
+    outbox_js = (PROJECT_ROOT / "static/pwa/js/outbox.js").read_text()
+    outbox_states = re.findall(r'(\w+): "\1"', re.search(r"STATES = Object\.freeze\(\{(.*?)\}\)", outbox_js, re.S).group(1))
+    assert len(outbox_states) == 5
+    assert {f"state_{s}" for s in outbox_states} <= set(strings)
+
+
+def test_capture_page_is_for_inspectors(client, auth, ctx):
+    make_user("desk1", roles=("desk",))
+    db.session.commit()
+    assert client.get("/capture/").status_code == 302
+    auth.login("desk1")
+    assert client.get("/capture/").status_code == 403
+    # Only inspectors get the service worker and outbox badge.
+    assert "js/shell.js" not in client.get("/account").get_data(as_text=True)
