@@ -15,6 +15,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from webapp.api.openapi import build_spec
+from webapp.extensions import db
 
 SPEC_URI = "urn:xuncha:openapi"
 RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -146,3 +147,40 @@ class Api:
             headers["Content-Digest"] = digest_header
         return self.request("PUT", f"/api/v1/photos/{photo_uuid}", data=data, content_type=content_type,
                             headers=headers, **kw)
+
+
+# --- fast users ----------------------------------------------------------------------------------------
+
+_password_hash: list[str] = []
+
+
+def fast_user(username: str, roles=("inspector",), *, communities=(), sites=(), streets=()):
+    """Like factories.make_user, but the password hash is computed once per session (scrypt is slow)."""
+    from tests.factories import PASSWORD
+    from werkzeug.security import generate_password_hash
+
+    from webapp.models import User
+
+    if not _password_hash:
+        _password_hash.append(generate_password_hash(PASSWORD))
+    user = User(username=username, display_name=username, password_hash=_password_hash[0])
+    user.set_roles(roles)
+    user.communities, user.sites, user.streets = list(communities), list(sites), list(streets)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def token_client(app, checker, username: str) -> "Api":
+    """A client authenticated by a bearer token: no login round trip (and no scrypt) per test."""
+    from webapp.auth.tokens import issue_token
+    from webapp.models import User
+    from sqlalchemy import select
+
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == username))
+        token = issue_token(user, "test")
+        db.session.commit()
+    api = Api(app, app.test_client(), checker)
+    api.token = token
+    return api

@@ -3,4 +3,4 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 from . import errors  # noqa: E402,F401
-from . import openapi, photos, sync  # noqa: E402,F401
+from . import openapi, photos, reference, sync  # noqa: E402,F401
