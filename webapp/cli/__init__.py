@@ -8,3 +8,8 @@ def register_cli(app: Flask) -> None:
     for module in (users, places):
         for command in module.COMMANDS:
             app.cli.add_command(command)
+
+    from .workflow import COMMANDS as workflow_commands
+
+    for command in workflow_commands:
+        app.cli.add_command(command)
