@@ -1,0 +1,189 @@
+"""Finding lists as CSV and XLSX, streamed.
+
+Why streaming: a street office exports a season's findings — up to a million rows — from a small
+server shared with the inspectors' uploads. Rows are read with a server-side cursor in batches
+(``yield_per``), formatted, and handed to the response as they come, so memory stays flat however
+many rows there are. CSV starts with a UTF-8 BOM because Excel on Chinese Windows otherwise
+opens UTF-8 as GBK and shows mojibake. XLSX cannot be emitted before it is complete (it is a zip
+with a directory at the end), so openpyxl's write-only mode writes it to a temporary file and the
+file is streamed from disk.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+
+from flask_babel import gettext as _
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import aliased
+
+from ..extensions import db
+from ..models import Category, Community, Finding, Site, Street, User, Zone
+from .reports import ACCEPTED_STATUSES, FIXED_STATUSES, OK, FindingFilter, finding_where, local_tz, \
+    problem_phrase, resolve_filter, status_label
+
+BATCH = 2000
+# Excel's sheet holds 1,048,576 rows; one is the header.
+XLSX_MAX_ROWS = 1_048_575
+CSV_CHUNK = 256 * 1024
+
+
+def finding_columns() -> list[str]:
+    return [
+        _("编号"), _("发现时间"), _("街道"), _("社区"), _("点位"), _("分区"), _("记录类型"), _("问题类别"),
+        _("问题描述"), _("备注"), _("状态"), _("督导员"), _("整改期限"), _("派遣时间"), _("整改时间"),
+        _("核查时间"), _("超期"),
+    ]
+
+
+def finding_rows_select(where: list) -> Select:
+    inspector = aliased(User)
+    return (
+        select(
+            Finding.uuid, Finding.captured_at, Street.name, Community.name, Site.name, Zone.name, Finding.kind,
+            Category.name_zh, Finding.note, Finding.status, inspector.display_name, Finding.deadline,
+            Finding.dispatched_at, Finding.rectified_at, Finding.verified_at, Finding.overdue_at,
+        )
+        .join(Community, Community.id == Finding.community_id)
+        .join(Street, Street.id == Community.street_id)
+        .join(inspector, inspector.id == Finding.inspector_id)
+        .outerjoin(Site, Site.id == Finding.site_id)
+        .outerjoin(Zone, Zone.id == Finding.zone_id)
+        .outerjoin(Category, Category.id == Finding.category_id)
+        .where(*where)
+        .order_by(Finding.captured_at, Finding.id)
+    )
+
+
+def iter_finding_rows(where: list, now: datetime | None = None) -> Iterator[tuple]:
+    """Formatted rows (local naive datetimes, Chinese labels) for every finding matching ``where``.
+
+    ``yield_per`` makes PostgreSQL use a server-side cursor and SQLite fetch in batches, so the
+    whole result is never held in memory.
+    """
+    now = now or datetime.now(timezone.utc)
+    tz = local_tz()
+    kind_ok, kind_problem, yes, no = _("卫生尚可"), _("问题"), _("是"), _("否")
+    labels: dict[str, str] = {}
+
+    def local(value):
+        return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
+
+    result = db.session.execute(finding_rows_select(where).execution_options(yield_per=BATCH))
+    for (uuid, captured, street, community, site, zone, kind, category, note, status, inspector, deadline,
+         dispatched, rectified, verified, overdue_at) in result:
+        if status not in labels:
+            labels[status] = status_label(status)
+        if kind == OK:
+            phrase, overdue = kind_ok, None
+        else:
+            phrase = problem_phrase(category, note)
+            overdue = None
+            if status in ACCEPTED_STATUSES:
+                fixed_at = rectified if status in FIXED_STATUSES else None
+                late = overdue_at is not None or (deadline is not None and (fixed_at or now) > deadline)
+                overdue = yes if late else no
+        # Empty cells, not empty strings: Excel's filters and COUNTA treat "" as a value.
+        yield (uuid, local(captured), street, community, site, zone,
+               kind_ok if kind == OK else kind_problem, category, phrase, note or None, labels[status],
+               inspector, local(deadline), local(dispatched), local(rectified), local(verified), overdue)
+
+
+def filtered_rows(user: User, flt: FindingFilter) -> tuple[list[str], Iterator[tuple]]:
+    """Header and rows of a filtered finding list (scope checked first, so errors come before streaming)."""
+    resolve_filter(user, flt)
+    return finding_columns(), iter_finding_rows(finding_where(user, flt))
+
+
+def count_rows(user: User, flt: FindingFilter) -> int:
+    return db.session.scalar(select(func.count()).select_from(Finding).where(*finding_where(user, flt)))
+
+
+def _csv_value(value) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else str(value)
+
+
+def csv_stream(header: list[str], rows: Iterable[tuple]) -> Iterator[bytes]:
+    """UTF-8 with BOM, CRLF line ends (what Excel writes), flushed in ~256 KB chunks."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    first = True
+    for row in rows:
+        writer.writerow([_csv_value(v) for v in row])
+        if buffer.tell() >= CSV_CHUNK:
+            data = buffer.getvalue().encode("utf-8")
+            yield (b"\xef\xbb\xbf" + data) if first else data
+            first = False
+            buffer.seek(0)
+            buffer.truncate()
+    data = buffer.getvalue().encode("utf-8")
+    yield (b"\xef\xbb\xbf" + data) if first else data
+
+
+SheetWriter = Callable[[Workbook], None]
+
+
+def new_workbook() -> Workbook:
+    return Workbook(write_only=True)
+
+
+def write_table(workbook: Workbook, title: str, header: list[str], rows: Iterable[tuple],
+                widths: dict[int, int] | None = None, preface: Iterable[list] = ()) -> int:
+    """Append a sheet with a bold header row; datetimes get a date format Excel shows as local time."""
+    sheet = workbook.create_sheet(title=title)
+    for col, width in (widths or {}).items():
+        sheet.column_dimensions[get_column_letter(col)].width = width
+    bold = Font(bold=True)
+    for line in preface:
+        sheet.append(line)
+    header_cells = []
+    for label in header:
+        cell = WriteOnlyCell(sheet, value=label)
+        cell.font = bold
+        header_cells.append(cell)
+    sheet.append(header_cells)
+    count = 0
+    for row in rows:
+        out = []
+        for value in row:
+            if isinstance(value, datetime):
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = "yyyy-mm-dd hh:mm"
+                out.append(cell)
+            else:
+                out.append(value)
+        sheet.append(out)
+        count += 1
+    return count
+
+
+def xlsx_bytes(workbook: Workbook) -> bytes:
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def xlsx_stream(build: SheetWriter, chunk: int = 256 * 1024) -> Iterator[bytes]:
+    """Build a write-only workbook into a temporary file, then stream the file and delete it."""
+    workbook = new_workbook()
+    build(workbook)
+    handle = tempfile.NamedTemporaryFile(prefix="xuncha-export-", suffix=".xlsx", delete=False)
+    try:
+        handle.close()
+        workbook.save(handle.name)
+        with open(handle.name, "rb") as fh:
+            while data := fh.read(chunk):
+                yield data
+    finally:
+        os.unlink(handle.name)
