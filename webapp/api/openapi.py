@@ -144,16 +144,20 @@ SCHEMAS: dict[str, Any] = {
     },
     "Event": {
         "type": "object",
-        "required": ["type", "at", "actor", "from_status", "to_status", "note"],
+        "required": ["type", "at", "actor", "from_status", "to_status", "note", "reason", "data", "photo_ids"],
         "properties": {"type": {"type": "string"}, "at": DATETIME, "actor": {"type": ["string", "null"]},
                        "from_status": {"type": ["string", "null"]}, "to_status": {"type": ["string", "null"]},
-                       "note": {"type": "string"}},
+                       "note": {"type": "string"}, "reason": {"type": ["string", "null"]},
+                       "data": {"type": "object", "description": "Action details: party and deadline of a "
+                                "dispatch, integrity flags and distance_m of a rectify, before/after of a "
+                                "reclassify."},
+                       "photo_ids": {"type": "array", "items": UUID}},
     },
     "Finding": {
         "type": "object",
         "required": ["id", "kind", "status", "version", "captured_at", "received_at", "updated_at",
                      "community_id", "site_id", "zone_id", "category_code", "note", "location", "photos",
-                     "deadline", "party"],
+                     "deadline", "overdue_at", "party"],
         "properties": {
             "id": UUID,
             "kind": {"type": "string", "enum": ["problem", "ok"]},
@@ -166,6 +170,8 @@ SCHEMAS: dict[str, Any] = {
             "location": {"oneOf": [ref("Location"), {"type": "null"}]},
             "photos": {"type": "array", "items": ref("FindingPhoto")},
             "deadline": {"type": ["string", "null"], "format": "date-time"},
+            "overdue_at": {"type": ["string", "null"], "format": "date-time",
+                           "description": "When the deadline passed before rectification; never cleared."},
             "party": {"oneOf": [{"type": "null"}, {
                 "type": "object", "required": ["kind", "community_id", "site_id", "name"],
                 "properties": {"kind": {"type": "string"}, "community_id": NULLABLE_INT, "site_id": NULLABLE_INT,

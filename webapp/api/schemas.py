@@ -86,6 +86,7 @@ def finding_json(finding: Finding, *, events: bool = False) -> dict[str, Any]:
         ),
         "photos": [finding_photo_json(p) for p in finding.photos],
         "deadline": iso(finding.deadline),
+        "overdue_at": iso(finding.overdue_at),
         "party": party_json(finding),
     }
     if events:
@@ -101,4 +102,7 @@ def event_json(event: Event) -> dict[str, Any]:
         "from_status": event.from_status,
         "to_status": event.to_status,
         "note": event.note or "",
+        "reason": event.reason,
+        "data": event.data or {},
+        "photo_ids": [p.uuid for p in event.photos],
     }

@@ -43,6 +43,11 @@ class Finding(CreatedAtMixin, db.Model):
         Index("ix_findings_status_captured", "status", "captured_at", "id"),
         Index("ix_findings_community_captured", "community_id", "captured_at"),
         Index("ix_findings_inspector_captured", "inspector_id", "captured_at"),
+        # The desk queue's keyset pagination and the overdue sweep (migration 0011_workflow_indexes).
+        Index("ix_findings_captured_id", "captured_at", "id"),
+        Index("ix_findings_status_community_captured", "status", "community_id", "captured_at", "id"),
+        Index("ix_findings_status_category_captured", "status", "category_id", "captured_at", "id"),
+        Index("ix_findings_status_deadline", "status", "deadline"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)

@@ -121,7 +121,7 @@ def is_overdue(finding: Finding, now: datetime | None = None) -> bool:
 def finding_state(finding: Finding) -> dict:
     """The compact state a client needs to reconcile after a 409 (and the top of every action reply)."""
     return {
-        "uuid": finding.uuid,
+        "id": finding.uuid,
         "status": finding.status,
         "version": finding.version,
         "deadline": finding.deadline.isoformat() if finding.deadline else None,
