@@ -65,6 +65,7 @@ def create_app(config: dict | str | None = None) -> Flask:
     tokens.init_app(app)
     app.register_blueprint(auth_bp)
 
+    from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .capture import bp as capture_bp
     from .ops import bp as ops_bp
@@ -73,13 +74,17 @@ def create_app(config: dict | str | None = None) -> Flask:
     from .review import bp as review_bp
     from .tasks import bp as tasks_bp
 
-    for blueprint in (api_bp, capture_bp, ops_bp, pwa_bp, reports_bp, review_bp, tasks_bp):
+    for blueprint in (admin_bp, api_bp, capture_bp, ops_bp, pwa_bp, reports_bp, review_bp, tasks_bp):
         app.register_blueprint(blueprint)
 
     from . import security, template_helpers
 
     template_helpers.init_app(app)
     security.init_app(app)
+
+    from .services import notices
+
+    notices.init_app(app)  # dispatch → chat-group notice, queued in the dispatch's own transaction
 
     from .cli import register_cli
 

@@ -83,6 +83,15 @@ class Config:
     LOG_FORMAT = os.environ.get("LOG_FORMAT") or None
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
+    # Chat-group notices (docs/admin.md). The address people open from a chat message; without it
+    # messages carry no link.
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
+    # Robot hosts the worker may post to; a private WeCom/DingTalk deployment adds its own.
+    NOTICE_ALLOWED_HOSTS = tuple(h.strip() for h in os.environ.get(
+        "NOTICE_ALLOWED_HOSTS", "qyapi.weixin.qq.com,oapi.dingtalk.com").split(",") if h.strip())
+    NOTICE_MAX_ATTEMPTS = int(os.environ.get("NOTICE_MAX_ATTEMPTS", "8"))
+    NOTICE_BACKOFF_SECONDS = int(os.environ.get("NOTICE_BACKOFF_SECONDS", "30"))
+
     TESTING = False
 
 

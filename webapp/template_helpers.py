@@ -17,6 +17,7 @@ NAV = (
     ("review.queue", _l("审核"), (Role.desk, Role.admin)),
     ("tasks.index", _l("任务"), (Role.manager, Role.community)),
     ("reports.dashboard", _l("统计"), (Role.leader, Role.desk, Role.admin)),
+    ("admin.index", _l("管理"), (Role.admin,)),
 )
 
 # Later blueprints add their own counts here (endpoint → callable(user) -> int).

@@ -79,9 +79,3 @@ def logout():
     logout_user()
     flash(_("已退出登录。"), "info")
     return redirect(url_for("auth.login"))
-
-
-@bp.route("/account")
-@login_required
-def account():
-    return render_template("auth/account.html")

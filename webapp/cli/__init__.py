@@ -3,9 +3,9 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from . import places, users
+    from . import notify, places, users
 
-    for module in (users, places):
+    for module in (users, places, notify):
         for command in module.COMMANDS:
             app.cli.add_command(command)
 
