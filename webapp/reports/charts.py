@@ -12,30 +12,31 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 36, 8, 10, 28
+WIDTH, HEIGHT = 560, 260
+LEFT, RIGHT, TOP, BOTTOM = 44, 8, 14, 34
+
+
+GRID_STEPS = 4
 
 
 def nice_max(value: int) -> int:
-    """Round the axis up to 1/2/5 × 10^n so grid lines fall on readable numbers."""
-    if value <= 0:
-        return 1
-    exponent = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if value <= step * exponent:
-            return step * exponent
-    return 10 * exponent
+    """Top of the axis: four grid steps of a round whole number (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^n),
+    so every grid line is a readable count and the bars use most of the height."""
+    exponent = 1
+    while True:
+        for mantissa in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8):
+            step = mantissa * exponent
+            if step == int(step) and GRID_STEPS * step >= value:
+                return int(GRID_STEPS * step)
+        exponent *= 10
 
 
 def _axis(top: int, plot_h: float, plot_w: float) -> list[str]:
     parts = []
-    for i in range(5):
-        value = top * i / 4
-        y = TOP + plot_h - plot_h * i / 4
-        label = f"{value:g}" if top >= 4 or value == int(value) else ""
+    for i in range(GRID_STEPS + 1):
+        y = TOP + plot_h - plot_h * i / GRID_STEPS
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{LEFT + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        if label:
-            parts.append(f'<text class="axis" x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+        parts.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 5:.1f}" text-anchor="end">{top * i // GRID_STEPS}</text>')
     return parts
 
 
@@ -60,7 +61,7 @@ def stacked_bars(days: Sequence[date], series: Sequence[tuple[str, str, Sequence
             y -= h
             parts.append(f'<rect class="fam fam-{escape(code)}" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" '
                          f'height="{h:.1f}"><title>{day:%m-%d} {escape(label)}: {value}</title></rect>')
-    step = max(1, math.ceil(n / 8))
+    step = max(1, math.ceil(n / 6))
     for i in range(0, n, step):
         x = LEFT + i * slot + slot / 2
         parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{days[i]:%m-%d}</text>')

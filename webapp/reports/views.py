@@ -57,7 +57,9 @@ def dashboard():
     trend = dash.trend(user, flt)
     series = [(code, family_label(code), trend.counts[code]) for code in trend.families]
     distribution = dash.rectify_distribution(user, flt)
-    distribution_labels = [(_(label), n) for label, n in distribution]
+    labels = {"0-2h": _("2小时内"), "2-4h": _("2–4小时"), "4-8h": _("4–8小时"), "8-24h": _("8–24小时"),
+              "1-3d": _("1–3天"), "3d+": _("3天以上")}
+    distribution_labels = [(labels[key], n) for key, n in distribution]
 
     def sort_url(key: str) -> str:
         args = {k: v for k, v in request.args.items() if k not in ("sort", "dir")}

@@ -183,9 +183,9 @@ def trend(user: User, flt: FindingFilter) -> Trend:
     return result
 
 
-# Rectification time buckets: (upper bound in hours or None for open-ended, label key)
+# Rectification time buckets: (upper bound in hours, inclusive; None for open-ended; key)
 RECTIFY_BUCKETS: tuple[tuple[int | None, str], ...] = (
-    (2, "≤2h"), (4, "2–4h"), (8, "4–8h"), (24, "8–24h"), (72, "1–3d"), (None, ">3d"),
+    (2, "0-2h"), (4, "2-4h"), (8, "4-8h"), (24, "8-24h"), (72, "1-3d"), (None, "3d+"),
 )
 
 
