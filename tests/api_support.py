@@ -49,7 +49,7 @@ def encode(img: Image.Image, fmt: str = "JPEG", *, orientation: int | None = Non
     if gps:
         exif[0x8825] = {1: "N", 2: (31.0, 52.0, 10.5), 3: "E", 4: (117.0, 17.0, 3.2)}
     if taken:
-        exif.get_ifd(0x8769)[0x9003] = taken
+        exif[0x8769] = {0x9003: taken}
     buf = io.BytesIO()
     if len(exif):
         save["exif"] = exif

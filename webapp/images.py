@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - optional plugin
     HEIF_SUPPORTED = False
 
 log = logging.getLogger(__name__)
+Image.init()  # register every plugin now: an allow-list naming MPO needs the MPO plugin loaded
 
 MASTER_MAX_EDGE = 1600  # the PWA downscales to this too, so every stored master has one size limit
 DRAFT_SLACK = 0.9
@@ -172,7 +173,7 @@ def _open(data: bytes, formats: tuple[str, ...], max_pixels: int) -> Image.Image
         raise DecompressionBomb(str(exc)) from exc
     except UnidentifiedImageError as exc:
         raise CorruptImage("cannot identify the image") from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError, KeyError, struct.error) as exc:
         raise CorruptImage(str(exc) or "unreadable image") from exc
 
 
