@@ -3,9 +3,9 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from . import notify, places, users
+    from . import maintenance, notify, places, users
 
-    for module in (users, places, notify):
+    for module in (users, places, notify, maintenance):
         for command in module.COMMANDS:
             app.cli.add_command(command)
 
