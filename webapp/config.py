@@ -73,6 +73,12 @@ class Config:
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SESSION_PROTECTION = "basic"
+    # Login throttling (services/login_throttle.py): attempts per sliding window, per account and per address.
+    LOGIN_THROTTLE_ACCOUNT_MAX = int(os.environ.get("LOGIN_THROTTLE_ACCOUNT_MAX", "5"))
+    LOGIN_THROTTLE_ADDRESS_MAX = int(os.environ.get("LOGIN_THROTTLE_ADDRESS_MAX", "20"))
+    LOGIN_THROTTLE_WINDOW_SECONDS = int(os.environ.get("LOGIN_THROTTLE_WINDOW_SECONDS", "900"))
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto; 0 trusts those headers from nobody.
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; a phone may sit offline for hours
 
     MAX_PHOTO_BYTES = int(os.environ.get("MAX_PHOTO_BYTES", str(15 * 1024 * 1024)))

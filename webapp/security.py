@@ -19,6 +19,7 @@ A view may set its own header (e.g. a stricter policy on a served photo); ``setd
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP_DIRECTIVES: tuple[tuple[str, str], ...] = (
     ("default-src", "'self'"),
@@ -80,4 +81,9 @@ def set_security_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+    if proxies > 0:
+        # Only then are X-Forwarded-For/-Proto/-Host believed: remote_addr feeds login throttling,
+        # the scheme decides HSTS and Secure cookies. Without a proxy anyone could forge them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     app.after_request(set_security_headers)

@@ -11,6 +11,7 @@ from ..extensions import db, login_manager
 from ..models import Role, User
 from . import bp
 from .forms import LoginForm
+from .throttling import begin_login, login_succeeded, refused
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = None
@@ -63,11 +64,15 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
+        gate = begin_login(form.username.data)
+        if gate.blocked:
+            return refused(gate, form)
         user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
         if user is None or not user.check_password(form.password.data) or user.disabled:
             # One message for every failure, so the form does not tell which usernames exist.
             flash(_("用户名或密码不正确,或账号已停用。"), "error")
             return render_template("auth/login.html", form=form), 401
+        login_succeeded(gate)
         login_user(user, remember=form.remember.data)
         return redirect(safe_next(form.next.data) or url_for(home_endpoint(user)))
     status = 400 if request.method == "POST" else 200

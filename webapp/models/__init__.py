@@ -3,6 +3,7 @@ from .admin import AuditEvent, Notice, NoticeAttempt, NoticeStatus, Webhook, Web
 from .categories import Category, DeadlineUnit, RoutesTo
 from .findings import Event, Finding, FindingKind, PartyKind, Photo, PhotoKind, Status
 from .places import Community, Site, SiteKind, Street, Zone
+from .security import LoginAttempt
 from .users import ApiToken, Role, User, UserRole, hash_token
 
 __all__ = [
