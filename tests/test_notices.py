@@ -140,7 +140,7 @@ def test_dispatch_queues_one_wecom_notice_and_worker_posts_it(app, receiver, mar
     content = req["body"]["text"]["content"]
     assert set(req["body"]["text"]) == {"content"}
     for expected in ("香江社区", "湖西早市(活禽区)", "活禽/屠宰区未密闭", "活禽区门帘未放下",
-                     "https://xuncha.example.cn/", "请于"):
+                     f"https://xuncha.example.cn/tasks/#task-{finding.uuid}", "请于"):
         assert expected in content
     deadline = db.session.get(Finding, finding.id).deadline.astimezone(
         ZoneInfo(app.config["LOCAL_TIMEZONE"]))
@@ -349,3 +349,33 @@ def test_webhook_host_allow_list(app, ctx):
     hook = webhooks.save_webhook(admin, street, webhooks.WebhookData(
         kind="wecom", url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"))
     assert hook.url_hint == "https://qyapi.weixin.qq.com/…key=****5aaa"
+
+
+def test_a_bug_in_queueing_never_fails_the_dispatch(app, receiver, market, monkeypatch, caplog):
+    street, community, site, people = market
+    add_hook(site, receiver)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("formatting bug")
+
+    monkeypatch.setattr(notices, "enqueue_dispatch_notice", broken)
+    finding = poultry_finding(people, site)
+    dispatch(people, finding)
+    db.session.expire_all()
+    assert db.session.get(Finding, finding.id).status == "dispatched"
+    assert "could not queue the dispatch notice" in caplog.text
+
+
+def test_changed_secret_key_is_reported_not_crashed(app, receiver, market):
+    street, community, site, people = market
+    add_hook(site, receiver)
+    dispatch(people, poultry_finding(people, site))
+    saved = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY"] = "a-different-key"
+    try:
+        assert notices.deliver_due().failed_attempts == 1
+    finally:
+        app.config["SECRET_KEY"] = saved
+    notice = db.session.scalar(select(Notice))
+    assert notice.status == "pending" and "SECRET_KEY" in notice.last_error
+    assert receiver.requests == []

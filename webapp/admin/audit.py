@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import AuditEvent, User
 from ..services.audit import ENTITY_TYPES, AuditQuery, audit_select
 from . import bp
-from .common import int_arg, paginate
+from .common import ACTION_LABELS, FIELD_LABELS, int_arg, paginate, value_labels
 
 ENTITY_LABELS = {"user": _l("用户"), "api_token": _l("令牌"), "street": _l("街道"), "community": _l("社区"),
                  "site": _l("点位"), "zone": _l("分区"), "category": _l("类别"), "webhook": _l("群机器人"),
@@ -34,4 +34,5 @@ def audit():
     page = paginate(audit_select(query, current_app.config["LOCAL_TIMEZONE"]))
     actor_ids = select(AuditEvent.actor_id).where(AuditEvent.actor_id.is_not(None)).distinct()
     actors = list(db.session.scalars(select(User).where(User.id.in_(actor_ids)).order_by(User.username)))
-    return render_template("admin/audit.html", page=page, query=query, actors=actors, entity_labels=ENTITY_LABELS)
+    return render_template("admin/audit.html", page=page, query=query, actors=actors, entity_labels=ENTITY_LABELS,
+                           action_labels=ACTION_LABELS, field_labels=FIELD_LABELS, value_labels=value_labels())

@@ -8,6 +8,7 @@ from ..extensions import db
 from ..models import AuditEvent, Category, Site, User
 from ..services.notices import pending_overview
 from . import bp
+from .common import ACTION_LABELS
 
 
 @bp.route("/")
@@ -20,4 +21,5 @@ def index():
         "categories": db.session.scalar(select(func.count(Category.id)).where(Category.retired_at.is_(None))),
     }
     recent = list(db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(8)))
-    return render_template("admin/index.html", counts=counts, notices=pending_overview(), recent=recent)
+    return render_template("admin/index.html", counts=counts, notices=pending_overview(), recent=recent,
+                           action_labels=ACTION_LABELS)

@@ -100,27 +100,24 @@ def _local(value: datetime | None, fmt: str = "%m月%d日 %H:%M") -> str:
     return value.astimezone(ZoneInfo(current_app.config["LOCAL_TIMEZONE"])).strftime(fmt)
 
 
-def finding_link(finding_id: int) -> str:
-    """An absolute link for the chat message; empty when PUBLIC_BASE_URL is not configured (a relative
-    path is useless in a chat app, and guessing a host would send people to the wrong place)."""
+def finding_link(finding_uuid: str) -> str:
+    """An absolute link to the party's task card; empty when PUBLIC_BASE_URL is not configured (a
+    relative path is useless in a chat app, and guessing a host would send people to the wrong place)."""
     base = (setting("PUBLIC_BASE_URL") or "").rstrip("/")
     if not base:
         return ""
-    adapter = current_app.url_map.bind("localhost")
-    for endpoint, args in (("tasks.finding", {"finding_id": finding_id}), ("tasks.detail", {"finding_id": finding_id}),
-                           ("tasks.index", {})):
-        try:
-            return base + adapter.build(endpoint, args)
-        except BuildError:
-            continue
-    return base + "/"
+    try:
+        path = current_app.url_map.bind("localhost").build("tasks.index", {})
+    except BuildError:
+        path = "/"
+    return f"{base}{path}#task-{finding_uuid}"
 
 
 def _dispatch_row(finding_id: int):
     """Read the finding's current columns with a plain SELECT: the workflow writes them with a Core
     UPDATE, so the ORM object in the session may still hold the values from before the dispatch."""
     return db.session.execute(
-        select(Finding.id, Finding.note, Finding.deadline, Finding.party_kind, Finding.party_site_id,
+        select(Finding.id, Finding.uuid, Finding.note, Finding.deadline, Finding.party_kind, Finding.party_site_id,
                Finding.party_community_id, Finding.community_id, Community.name.label("community"),
                Site.name.label("site"), Zone.name.label("zone"), Category.name_zh.label("category"))
         .join(Community, Community.id == Finding.community_id)
@@ -143,7 +140,7 @@ def dispatch_text(row, reopened: bool = False) -> str:
         if note:
             lines.append(_("说明:%(note)s", note=note[:120] + ("…" if len(note) > 120 else "")))
         lines.append(_("编号:%(id)s", id=row.id))
-        link = finding_link(row.id)
+        link = finding_link(row.uuid)
         if link:
             lines.append(_("查看与反馈:%(link)s", link=link))
     return "\n".join(lines)
@@ -215,7 +212,7 @@ def _slots(times: str, now: datetime) -> list[datetime]:
 
 def _overdue_rows(as_of: datetime):
     return db.session.execute(
-        select(Finding.id, Finding.deadline, Finding.party_kind, Finding.party_site_id,
+        select(Finding.id, Finding.uuid, Finding.deadline, Finding.party_kind, Finding.party_site_id,
                Finding.party_community_id, Finding.community_id, Community.name.label("community"),
                Site.name.label("site"), Category.name_zh.label("category"))
         .join(Community, Community.id == Finding.community_id)
@@ -233,7 +230,7 @@ def overdue_text(rows, as_of: datetime) -> str:
             where = " · ".join(filter(None, (row.community, row.site)))
             line = _("%(i)d. %(where)s · %(what)s · 期限 %(deadline)s",
                      i=i, where=where, what=row.category or _("未分类"), deadline=_local(row.deadline))
-            link = finding_link(row.id)
+            link = finding_link(row.uuid)
             lines.append(line + (f" {link}" if link else ""))
     return "\n".join(lines)
 
