@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
 
@@ -22,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _compile_translations() -> None:
     # `make test` compiles them; this keeps a bare `pytest tests/test_x.py` working too.
-    if not list((ROOT / "webapp" / "translations").glob("*/LC_MESSAGES/messages.mo")):
+    catalogues = ROOT / "webapp" / "translations"
+    if list(catalogues.glob("*/LC_MESSAGES/messages.po")) and not list(catalogues.glob("*/LC_MESSAGES/messages.mo")):
         subprocess.run([sys.executable, "-m", "babel.messages.frontend", "compile", "-d",
                         str(ROOT / "webapp" / "translations")], check=False)
 
@@ -92,8 +95,29 @@ def ctx(app):
         db.session.rollback()
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests each start with a fresh ``g``, even inside the ``ctx`` fixture.
+
+    A request reuses an app context that is already pushed, and ``g`` lives on the app context: in
+    a test holding ``ctx`` every request would otherwise share one ``g`` — and Flask-Login caches the
+    logged-in user there, so a logout, a deleted cookie or a disabled account would go unnoticed by
+    the next request. The database session stays shared, as tests expect.
+    """
+
+    def open(self, *args, **kwargs):
+        outer = _cv_app.get(None)
+        saved = dict(vars(outer.g)) if outer is not None else None
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            if outer is not None:
+                vars(outer.g).clear()
+                vars(outer.g).update(saved)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 

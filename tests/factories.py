@@ -5,12 +5,23 @@ import itertools
 import uuid as uuidlib
 from datetime import datetime, timezone
 
+from werkzeug.security import generate_password_hash
+
 from webapp.extensions import db
 from webapp.models import Category, Community, Finding, Site, Street, User, Zone
 from webapp.services.categories import ensure_categories
 
 _seq = itertools.count(1)
 PASSWORD = "correct-horse-42"
+# Hashing takes ~0.2 s (werkzeug's scrypt) and a salted hash may be shared between test users, so
+# each password is hashed once per test run: the suite makes hundreds of users.
+_password_hashes: dict[str, str] = {}
+
+
+def _hashed(password: str) -> str:
+    if password not in _password_hashes:
+        _password_hashes[password] = generate_password_hash(password)
+    return _password_hashes[password]
 
 
 def make_street(name: str | None = None) -> Street:
@@ -41,7 +52,7 @@ def make_user(username: str | None = None, roles=("inspector",), *, streets=(), 
               password: str = PASSWORD, disabled: bool = False) -> User:
     username = username or f"user{next(_seq)}"
     user = User(username=username, display_name=username, disabled=disabled)
-    user.set_password(password)
+    user.password_hash = _hashed(password)
     user.set_roles(roles)
     user.streets = list(streets)
     user.communities = list(communities)

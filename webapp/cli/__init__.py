@@ -3,9 +3,9 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from . import maintenance, notify, places, users
+    from . import demo, notify, places, users
 
-    for module in (users, places, notify, maintenance):
+    for module in (users, places, demo, notify):
         for command in module.COMMANDS:
             app.cli.add_command(command)
 
