@@ -3,9 +3,9 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from . import demo, notify, places, users
+    from . import demo, maintenance, notify, places, users
 
-    for module in (users, places, demo, notify):
+    for module in (users, places, demo, notify, maintenance):
         for command in module.COMMANDS:
             app.cli.add_command(command)
 
