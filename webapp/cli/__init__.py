@@ -13,3 +13,8 @@ def register_cli(app: Flask) -> None:
 
     for command in workflow_commands:
         app.cli.add_command(command)
+
+    from .backup import COMMANDS as backup_commands
+
+    for command in backup_commands:
+        app.cli.add_command(command)
