@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from tests.factories import category, make_community, make_finding, make_site, make_street, make_user
 from webapp.extensions import db
 from webapp.models import AuditEvent, Event, Finding, Notice, Webhook
-from webapp.services import notice_delivery, notices, webhooks
+from webapp.services import notice_delivery, notice_sender, notices, webhooks
 from webapp.services.errors import Invalid
 from webapp.services.workflow import apply_action
 
@@ -131,7 +131,7 @@ def test_dispatch_queues_one_wecom_notice_and_worker_posts_it(app, receiver, mar
     assert len(queued) == 1 and queued[0].event_type == "dispatch" and queued[0].webhook_id == hook.id
     assert receiver.requests == []  # nothing is posted inside the request
 
-    stats = notices.deliver_due()
+    stats = notice_sender.deliver_due()
     assert stats.sent == 1
     (req,) = receiver.requests
     assert req["path"] == "/cgi-bin/webhook/send?key=wecomkey1234"
@@ -152,7 +152,7 @@ def test_dispatch_queues_one_wecom_notice_and_worker_posts_it(app, receiver, mar
     (attempt,) = notice.attempt_rows
     assert (attempt.ok, attempt.http_status, attempt.errcode) == (True, 200, 0)
     # Running the worker again sends nothing more: exactly one message for one dispatch.
-    assert notices.deliver_due().sent == 0
+    assert notice_sender.deliver_due().sent == 0
     assert len(receiver.requests) == 1
 
 
@@ -162,7 +162,7 @@ def test_dingtalk_body_and_signature_verify(app, receiver, market):
     people["mgr"].disabled = True  # no active manager: the market's problem goes to its community
     db.session.commit()
     dispatch(people, poultry_finding(people, site))
-    notices.deliver_due()
+    notice_sender.deliver_due()
     (req,) = receiver.requests
     assert req["path"].startswith("/robot/send?access_token=ding5678&timestamp=")
     timestamp = req["query"]["timestamp"][0]
@@ -190,16 +190,16 @@ def test_failing_receiver_retried_with_backoff_and_delivered_once(app, receiver,
     receiver.script = [(502, {"error": "bad gateway"}), (200, {"errcode": 45009, "errmsg": "api freq out of limit"})]
     t0 = datetime.now(timezone.utc)
 
-    assert notices.deliver_due(now=t0).failed_attempts == 1
+    assert notice_sender.deliver_due(now=t0).failed_attempts == 1
     notice = db.session.scalar(select(Notice))
     assert notice.status == "pending" and notice.next_attempt_at == t0 + timedelta(seconds=30)
-    assert notices.deliver_due(now=t0 + timedelta(seconds=10)).failed_attempts == 0  # not due yet
-    assert notices.deliver_due(now=t0 + timedelta(seconds=31)).failed_attempts == 1
+    assert notice_sender.deliver_due(now=t0 + timedelta(seconds=10)).failed_attempts == 0  # not due yet
+    assert notice_sender.deliver_due(now=t0 + timedelta(seconds=31)).failed_attempts == 1
     db.session.expire_all()
     notice = db.session.scalar(select(Notice))
     assert notice.next_attempt_at == t0 + timedelta(seconds=31 + 60)  # doubled
-    assert notices.deliver_due(now=t0 + timedelta(seconds=95)).sent == 1
-    assert notices.deliver_due(now=t0 + timedelta(hours=3)).sent == 0
+    assert notice_sender.deliver_due(now=t0 + timedelta(seconds=95)).sent == 1
+    assert notice_sender.deliver_due(now=t0 + timedelta(hours=3)).sent == 0
 
     assert len(receiver.requests) == 3 and len(receiver.accepted()) == 1
     db.session.expire_all()
@@ -219,13 +219,13 @@ def test_gives_up_after_max_attempts_keeps_notice_and_admin_can_resend(app, rece
     try:
         receiver.script = [(200, {"errcode": 93000, "errmsg": "invalid webhook url"})] * 2
         t0 = datetime.now(timezone.utc)
-        notices.deliver_due(now=t0)
-        stats = notices.deliver_due(now=t0 + timedelta(minutes=5))
+        notice_sender.deliver_due(now=t0)
+        stats = notice_sender.deliver_due(now=t0 + timedelta(minutes=5))
         assert stats.gave_up == 1
         notice = db.session.scalar(select(Notice))
         assert notice.status == "failed" and "93000" in notice.last_error
         notices.resend(people["desk"], notice)
-        assert notices.deliver_due(now=t0 + timedelta(minutes=6)).sent == 1
+        assert notice_sender.deliver_due(now=t0 + timedelta(minutes=6)).sent == 1
     finally:
         app.config["NOTICE_MAX_ATTEMPTS"] = saved
     assert len(receiver.accepted()) == 1
@@ -239,7 +239,7 @@ def test_unreachable_robot_never_breaks_dispatch(app, receiver, market):
     dispatch(people, finding)
     db.session.expire_all()
     assert db.session.get(Finding, finding.id).status == "dispatched"
-    stats = notices.deliver_due()
+    stats = notice_sender.deliver_due()
     assert stats.failed_attempts == 1
     notice = db.session.scalar(select(Notice))
     assert notice.status == "pending" and notice.attempt_rows[0].http_status is None
@@ -298,7 +298,7 @@ def test_daily_report_split_into_parts_within_wecom_limit(app, receiver, market)
     for i in range(40):
         assert f"湖西商户{i:02d}号门店" in text  # nothing lost at the seams
 
-    stats = notices.deliver_due(now=six)
+    stats = notice_sender.deliver_due(now=six)
     assert stats.sent == queued
     bodies = [r["body"]["text"]["content"] for r in receiver.requests]
     assert bodies == [p.content for p in parts]  # in order
@@ -373,9 +373,47 @@ def test_changed_secret_key_is_reported_not_crashed(app, receiver, market):
     saved = app.config["SECRET_KEY"]
     app.config["SECRET_KEY"] = "a-different-key"
     try:
-        assert notices.deliver_due().failed_attempts == 1
+        assert notice_sender.deliver_due().failed_attempts == 1
     finally:
         app.config["SECRET_KEY"] = saved
     notice = db.session.scalar(select(Notice))
     assert notice.status == "pending" and "SECRET_KEY" in notice.last_error
     assert receiver.requests == []
+
+
+def test_rate_limit_order_and_exclusive_claim(app, receiver, market):
+    street, community, site, people = market
+    add_hook(site, receiver)
+    for _ in range(3):
+        dispatch(people, poultry_finding(people, site))
+    ids = list(db.session.scalars(select(Notice.id).order_by(Notice.id)))
+    t0 = datetime.now(timezone.utc)
+
+    # The first notice fails: the two behind it for the same group wait, so the group reads them in order.
+    receiver.script = [(500, {})]
+    stats = notice_sender.deliver_due(now=t0)
+    assert (stats.sent, stats.failed_attempts, len(receiver.requests)) == (0, 1, 1)
+
+    saved = app.config.get("NOTICE_RATE_PER_MINUTE")
+    app.config["NOTICE_RATE_PER_MINUTE"] = 2
+    try:
+        # Two posts a minute: the retry and one more go out, the third waits for the next minute.
+        assert notice_sender.deliver_due(now=t0 + timedelta(seconds=40)).sent == 1
+        assert notice_sender.deliver_due(now=t0 + timedelta(seconds=50)).sent == 0
+        assert notice_sender.deliver_due(now=t0 + timedelta(seconds=101)).sent == 2
+    finally:
+        app.config.pop("NOTICE_RATE_PER_MINUTE")
+        if saved is not None:
+            app.config["NOTICE_RATE_PER_MINUTE"] = saved
+    sent_order = [r["body"]["text"]["content"] for r in receiver.accepted()]
+    contents = [db.session.get(Notice, i).content for i in ids]
+    assert sent_order == contents
+
+    # A claimed notice cannot be claimed again until the claim's lease runs out (a crashed worker).
+    notice = Notice(dedup_key="test:claim", webhook_id=db.session.get(Notice, ids[0]).webhook_id,
+                    event_type="test", content="x", next_attempt_at=t0)
+    db.session.add(notice)
+    db.session.commit()
+    assert notice_sender._claim(notice.id, t0) is True
+    assert notice_sender._claim(notice.id, t0 + timedelta(seconds=5)) is False
+    assert notice_sender._claim(notice.id, t0 + timedelta(minutes=5)) is True

@@ -13,7 +13,7 @@ import click
 from flask import current_app
 
 from ..extensions import db
-from ..services import notices
+from ..services import notice_sender
 
 
 @click.command("notify")
@@ -27,7 +27,7 @@ def notify(once: bool, interval: float) -> None:
             signal.signal(sig, lambda *_: stop.set())
     while True:
         try:
-            queued, stats = notices.run_once()
+            queued, stats = notice_sender.run_once()
         except Exception:  # noqa: BLE001 — a loop worker must survive a database hiccup
             db.session.rollback()
             current_app.logger.exception("notify pass failed")

@@ -4,9 +4,9 @@ Why an outbox: the people who rectify problems live in their 企业微信/钉钉
 platform that is slow or down must never slow down or break the desk's dispatch. So a dispatch only
 writes a ``Notice`` row, in the same transaction as the workflow ``Event`` (an ``after_flush``
 listener here sees every new Event whose ``to_status`` is "dispatched", so workflow.py needs no edit);
-``flask notify`` sends queued notices later, retries failures with exponential backoff, records every
-attempt with the platform's answer, and gives up only after NOTICE_MAX_ATTEMPTS — the row stays, and
-an admin can send it again. ``dedup_key`` is unique, so a dispatch, a reminder slot or a report part
+``flask notify`` sends queued notices later (``notice_sender``), retries failures with exponential
+backoff, records every attempt with the platform's answer, and gives up only after
+NOTICE_MAX_ATTEMPTS — the row stays, and an admin can send it again. ``dedup_key`` is unique, so a dispatch, a reminder slot or a report part
 is queued once however often the worker runs.
 
 Which group: a market's robot, else its community's, else the street's — the first enabled webhook
@@ -16,7 +16,6 @@ everything; a community that sets up its own group takes over its own notices.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,20 +23,19 @@ from flask import Flask, current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.routing import BuildError
 
 from ..extensions import db
 from ..models import (
-    Category, Community, Event, Finding, Notice, NoticeAttempt, NoticeStatus, Site, Status, User, Webhook, Zone,
+    Category, Community, Event, Finding, Notice, NoticeStatus, Site, Status, User, Webhook, Zone,
 )
 from ..models.mixins import utcnow
 from . import audit, notice_delivery
 from .notice_reports import report_parts
-from .webhooks import SecretUnreadable, check_url, decrypt
-from .errors import Conflict, Invalid
+from .errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -315,119 +313,6 @@ def resend(actor: User, notice: Notice) -> Notice:
                  after={"status": "pending"}, label=notice.dedup_key)
     db.session.commit()
     return notice
-
-
-# ---- delivery -------------------------------------------------------------------------------------
-
-@dataclass
-class DeliveryStats:
-    sent: int = 0
-    failed_attempts: int = 0
-    gave_up: int = 0
-    skipped_webhooks: set[int] = field(default_factory=set)
-
-
-def _backoff(attempts: int) -> timedelta:
-    seconds = setting("NOTICE_BACKOFF_SECONDS") * 2 ** max(0, attempts - 1)
-    return timedelta(seconds=min(seconds, setting("NOTICE_MAX_BACKOFF_SECONDS")))
-
-
-def _rate_exceeded(webhook_id: int, now: datetime) -> bool:
-    recent = db.session.scalar(select(func.count(NoticeAttempt.id)).where(
-        NoticeAttempt.webhook_id == webhook_id, NoticeAttempt.at > now - timedelta(seconds=60)))
-    return (recent or 0) >= setting("NOTICE_RATE_PER_MINUTE")
-
-
-def _claim(notice_id: int, now: datetime) -> bool:
-    lease = timedelta(seconds=2 * setting("NOTICE_TIMEOUT_SECONDS") + 30)
-    result = db.session.execute(
-        update(Notice)
-        .where(Notice.id == notice_id, Notice.status == NoticeStatus.pending.value,
-               or_(Notice.locked_until.is_(None), Notice.locked_until <= now))
-        .values(locked_until=now + lease)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return result.rowcount == 1
-
-
-def _attempt(notice: Notice, now: datetime) -> bool:
-    hook = notice.webhook
-    answer: notice_delivery.Answer
-    if not hook.enabled or not hook.url_hint:
-        notice.status = NoticeStatus.failed.value
-        notice.last_error = "webhook disabled or removed"
-        notice.locked_until = None
-        db.session.commit()
-        return False
-    try:
-        url = decrypt(hook.url_encrypted)
-        secret = decrypt(hook.secret_encrypted) if hook.secret_encrypted else None
-        check_url(url)
-    except SecretUnreadable:
-        answer = notice_delivery.Answer(ok=False, error="stored webhook URL unreadable: SECRET_KEY changed? save the URL again")
-    except Invalid:
-        answer = notice_delivery.Answer(ok=False, error="webhook host no longer allowed (NOTICE_ALLOWED_HOSTS)")
-    else:
-        target = notice_delivery.signed_url(url, secret) if hook.kind == "dingtalk" else url
-        answer = notice_delivery.post(target, notice_delivery.body_for(hook.kind, notice.content),
-                                      setting("NOTICE_TIMEOUT_SECONDS"))
-    notice.attempts += 1
-    db.session.add(NoticeAttempt(notice_id=notice.id, webhook_id=hook.id, at=now, ok=answer.ok,
-                                 http_status=answer.http_status, errcode=answer.errcode, errmsg=answer.errmsg,
-                                 error=answer.error, duration_ms=answer.duration_ms))
-    notice.locked_until = None
-    if answer.ok:
-        notice.status = NoticeStatus.sent.value
-        notice.sent_at = now
-        notice.last_error = ""
-        log.info("notice %s sent to webhook %s (%s)", notice.id, hook.id, notice.event_type)
-    else:
-        notice.last_error = answer.error[:500]
-        if notice.attempts >= setting("NOTICE_MAX_ATTEMPTS"):
-            notice.status = NoticeStatus.failed.value
-            log.warning("notice %s gave up after %s attempts: %s", notice.id, notice.attempts, answer.error)
-        else:
-            notice.next_attempt_at = now + _backoff(notice.attempts)
-            log.info("notice %s attempt %s failed (%s); next at %s", notice.id, notice.attempts, answer.error,
-                     notice.next_attempt_at.isoformat())
-    db.session.commit()
-    return answer.ok
-
-
-def deliver_due(now: datetime | None = None, limit: int = 200) -> DeliveryStats:
-    """Send what is due, oldest first. A group's notices go out in order: once one of them fails or
-    is waiting for its retry, later ones for the same group wait too (the platform is probably down,
-    and a report's part 2 must not arrive before part 1)."""
-    now = now or utcnow()
-    stats = DeliveryStats()
-    rows = db.session.execute(
-        select(Notice.id, Notice.webhook_id, Notice.next_attempt_at, Notice.locked_until)
-        .where(Notice.status == NoticeStatus.pending.value).order_by(Notice.id).limit(limit)
-    ).all()
-    blocked: set[int] = set()
-    for row in rows:
-        if row.webhook_id in blocked:
-            continue
-        if row.next_attempt_at > now or (row.locked_until is not None and row.locked_until > now) \
-                or _rate_exceeded(row.webhook_id, now) or not _claim(row.id, now):
-            blocked.add(row.webhook_id)
-            continue
-        notice = db.session.get(Notice, row.id)
-        db.session.refresh(notice)
-        if _attempt(notice, now):
-            stats.sent += 1
-        else:
-            stats.failed_attempts += 1
-            stats.gave_up += notice.status == NoticeStatus.failed.value
-            blocked.add(row.webhook_id)
-    stats.skipped_webhooks = blocked
-    return stats
-
-
-def run_once(now: datetime | None = None) -> tuple[int, DeliveryStats]:
-    now = now or utcnow()
-    return schedule_due(now), deliver_due(now)
 
 
 def pending_overview() -> dict[str, int]:
