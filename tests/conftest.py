@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
 
+from tests.s3_support import empty_bucket, s3_server, s3_settings, storage_backend  # noqa: F401 (fixture)
 from webapp import create_app
 from webapp.extensions import db
 
@@ -53,16 +54,19 @@ def database_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def app(database_url, tmp_path_factory):
+def app(database_url, tmp_path_factory, request):
     _compile_translations()
     url, engine_options = database_url
     uploads = tmp_path_factory.mktemp("uploads")
+    # STORAGE=s3: the whole suite's photos go to a bucket on a local S3 server (tests/s3_support.py).
+    storage = s3_settings(request.getfixturevalue("s3_server")) if storage_backend() == "s3" else {}
     app = create_app({
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, **engine_options},
         "UPLOAD_DIR": str(uploads),
         "SERVER_NAME": "localhost",
+        **storage,
     })
     with app.app_context():
         upgrade()
@@ -85,6 +89,8 @@ def _fresh_state(request):
     upload_dir = Path(app.config["UPLOAD_DIR"])
     for child in upload_dir.iterdir():
         shutil.rmtree(child) if child.is_dir() else child.unlink()
+    if app.config.get("PHOTO_STORE") == "s3":
+        empty_bucket(app.config)
 
 
 @pytest.fixture

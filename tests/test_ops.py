@@ -10,6 +10,7 @@ import requests
 
 from tests.factories import make_user
 from tests.live_server import start_server
+from tests.s3_support import server_env
 from webapp import create_app
 from webapp.auth.tokens import issue_token
 from webapp.extensions import db
@@ -59,6 +60,8 @@ def test_broken_backends_fail_readiness_but_not_liveness(tmp_path, db_url):
 
 
 def test_unusable_upload_dir_fails_readiness(app, client, tmp_path):
+    if app.config["PHOTO_STORE"] != "local":
+        pytest.skip("the upload directory is not the photo store here (STORAGE=s3: see test_storage_s3)")
     # A file where the directory should be: fails for root too, unlike a permission bit.
     blocker = tmp_path / "uploads"
     blocker.write_bytes(b"")
@@ -160,7 +163,7 @@ def test_formatter_keeps_tracebacks_on_one_line():
 def test_gunicorn_serves_probes_and_writes_json_logs(app, tmp_path, database_url):
     uploads = tmp_path / "uploads"
     uploads.mkdir()
-    server = start_server(tmp_path, database_url, uploads, LOG_FORMAT="json")
+    server = start_server(tmp_path, database_url, uploads, LOG_FORMAT="json", **server_env(app.config))
     try:
         ready = requests.get(server.url + "/readyz", timeout=10)
         assert ready.status_code == 200, ready.text

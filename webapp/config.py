@@ -107,6 +107,7 @@ class DevelopmentConfig(Config):
 
 class TestConfig(Config):
     ENV_NAME = "test"
+    PHOTO_STORE = "local"  # the test fixtures choose the backend themselves (STORAGE=s3, tests/s3_support.py)
     TESTING = True
     WTF_CSRF_ENABLED = True
     SECRET_KEY = "test-secret-key"

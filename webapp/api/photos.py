@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Photo
+from ..photo_serving import offloaded
 from ..services import photos as photo_service
 from ..services.errors import PayloadTooLarge
 from ..storage import get_storage, key_for
@@ -50,6 +51,10 @@ def photo_file(photo_uuid: str, variant: str):
     if photo is None or not photo_service.visible_to(current_user, photo):
         raise ApiError(404, "not_found", _("照片不存在。"))
     sha = photo_service.variant_sha256(photo, variant)
+    # A presigned bucket link or nginx's X-Accel-Redirect when configured (webapp/photo_serving.py).
+    handed_off = offloaded(key_for(sha), filename=f"{photo.uuid}-{variant}.jpg", cache_control=IMMUTABLE)
+    if handed_off is not None:
+        return handed_off
     try:
         fh = get_storage(current_app).open(key_for(sha))
     except FileNotFoundError:

@@ -3,9 +3,9 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from . import demo, maintenance, notify, places, users
+    from . import demo, maintenance, notify, places, storage, users
 
-    for module in (users, places, demo, notify, maintenance):
+    for module in (users, places, demo, notify, maintenance, storage):
         for command in module.COMMANDS:
             app.cli.add_command(command)
 

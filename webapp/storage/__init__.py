@@ -18,12 +18,24 @@ def get_storage(app_or_config: Any) -> PhotoStore:
     """The store for an app (or its config mapping); one instance per backend and location."""
     config: Mapping = getattr(app_or_config, "config", app_or_config)
     backend = config.get("PHOTO_STORE", "local")
+    if backend == "s3":
+        return _s3_store(config)
     if backend != "local":
         raise ValueError(f"unknown PHOTO_STORE {backend!r}")
     root = str(config["UPLOAD_DIR"])
     cache_key = (backend, root)
     if cache_key not in _stores:
         _stores[cache_key] = LocalStore(root)
+    return _stores[cache_key]
+
+
+def _s3_store(config: Mapping) -> PhotoStore:
+    from .s3 import S3Store  # boto3 is imported only where S3 is used
+
+    cache_key = ("s3", config.get("S3_ENDPOINT_URL") or "", config.get("S3_BUCKET") or "",
+                 config.get("S3_PREFIX") or "")
+    if cache_key not in _stores:
+        _stores[cache_key] = S3Store.from_config(config)
     return _stores[cache_key]
 
 
