@@ -91,6 +91,28 @@ def test_admin_creates_market_manager_who_must_change_password_and_sees_only_tha
 
     page.click("text=我已记下,返回")
     user_path = page.url.replace(live.url, "")
+
+    # CSV import: a bad line is named by its number and nothing is written; a good file goes in.
+    page.goto("/admin/places/import")
+    page.fill("textarea[name=text]", "街道,社区,点位,类型,纬度,经度\n古楼街道,香江社区,湖西菜市场,市场,36.45,115.98\n"
+                                     "古楼街道,,无名点位,市场,36.45,115.98\n")
+    page.click("button:has-text('预览')")
+    expect(page.locator(".error-list li[data-line='3']")).to_contain_text("缺少社区")
+    expect(page.get_by_text("确认导入")).to_have_count(0)
+    page.screenshot(path=str(ARTIFACTS / "admin-import-errors-375.png"), full_page=True)
+    page.fill("section:has(h2:text('选择文件')) textarea[name=text]",
+              "街道,社区,点位,类型,纬度,经度\n古楼街道,香江社区,湖西菜市场,市场,36.45,115.98\n")
+    page.click("button:has-text('预览')")
+    page.screenshot(path=str(ARTIFACTS / "admin-import-preview-375.png"), full_page=True)
+    page.click("text=确认导入这 1 行")
+    expect(page.get_by_text("导入完成")).to_be_visible()
+
+    # The market's chat robot, saved and then shown only masked.
+    page.goto(f"/admin/places/sites/{scene.ids['market']}#webhook")
+    page.fill("input[name=url]", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=0b1c2d3e-aaaa-bbbb-cccc-1234567890ab")
+    page.click("text=保存群机器人")
+    expect(page.get_by_text("https://qyapi.weixin.qq.com/…key=****90ab")).to_be_visible()
+    assert "0b1c2d3e" not in page.content()
     for name, path in (("home", "/admin/"), ("users", "/admin/users/"), ("user", user_path),
                        ("places", "/admin/places/"), ("site", f"/admin/places/sites/{scene.ids['market']}"),
                        ("categories", "/admin/categories/"), ("notices", "/admin/notices/"),
