@@ -52,6 +52,21 @@ class Config:
     )
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(PROJECT_ROOT / "uploads"))
+    # Photo storage (docs/deploy.md "Photo storage"): "local" (UPLOAD_DIR) or "s3" (any S3-compatible store).
+    PHOTO_STORE = os.environ.get("STORAGE", "local")
+    S3_BUCKET = os.environ.get("S3_BUCKET", "")
+    S3_PREFIX = os.environ.get("S3_PREFIX", "")
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
+    S3_REGION = os.environ.get("S3_REGION") or None
+    S3_ACCESS_KEY_ID = os.environ.get("AWS_ACCESS_KEY_ID") or None
+    S3_SECRET_ACCESS_KEY = os.environ.get("AWS_SECRET_ACCESS_KEY") or None
+    # "stream": the app sends photo bytes after its access check; "presigned": after the same check it
+    # redirects to a link to the bucket valid for PHOTO_URL_TTL seconds (S3 only).
+    PHOTO_SERVING = os.environ.get("PHOTO_SERVING", "stream")
+    PHOTO_URL_TTL = int(os.environ.get("PHOTO_URL_TTL", "300"))
+    # Local store behind nginx: the internal location that maps to UPLOAD_DIR (e.g. /_photos); nginx
+    # then sends the file itself after the app's access check (X-Accel-Redirect). Empty: the app streams.
+    PHOTO_X_ACCEL_PREFIX = os.environ.get("PHOTO_X_ACCEL_PREFIX", "")
     PORT = int(os.environ.get("PORT", "8000"))
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
 
