@@ -36,6 +36,8 @@ from ..models.mixins import utcnow
 from . import audit, notice_delivery
 from .notice_reports import report_parts
 from .errors import Conflict
+# In the party's hands with the deadline running: what an overdue reminder lists.
+from .workflow import OPEN_FOR_PARTY
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,6 @@ DEFAULTS = {
     "NOTICE_RATE_PER_MINUTE": 18,  # both platforms allow 20 messages a minute per robot
     "NOTICE_SLOT_GRACE_MINUTES": 120,
 }
-# In the party's hands, deadline running: what an overdue reminder lists (as the workflow defines it).
-OPEN_FOR_PARTY = (Status.dispatched.value, Status.acknowledged.value)
 
 
 def setting(name: str):
