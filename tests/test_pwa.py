@@ -202,6 +202,10 @@ def test_every_string_the_js_asks_for_is_on_the_page(client, auth, ctx):
     outbox_states = re.findall(r'(\w+): "\1"', re.search(r"STATES = Object\.freeze\(\{(.*?)\}\)", outbox_js, re.S).group(1))
     assert len(outbox_states) == 5
     assert {f"state_{s}" for s in outbox_states} <= set(strings)
+    view_js = (PROJECT_ROOT / "static/pwa/js/outbox-view.js").read_text()
+    local_errors = re.findall(r'"(\w+)"', re.search(r"LOCAL_ERRORS = new Set\(\[(.*?)\]\)", view_js).group(1))
+    assert "network" in local_errors
+    assert {f"error_{code}" for code in local_errors} <= set(strings)
 
 
 def test_capture_page_is_for_inspectors(client, auth, ctx):

@@ -86,8 +86,10 @@ export function getFinding(id) {
   return call(`${BASE}/findings/${encodeURIComponent(id)}`);
 }
 
-export function listMine(since, next) {
-  if (next) return call(next.startsWith("/") ? next : `${BASE}/findings?mine=1&cursor=${encodeURIComponent(next)}`);
-  const query = since ? `&since=${encodeURIComponent(since)}` : "";
-  return call(`${BASE}/findings?mine=1${query}`);
+/** The inspector's findings changed since `since` (ISO), newest change first; `cursor` pages on. */
+export function listMine(since, cursor) {
+  let query = "mine=1";
+  if (since) query += `&since=${encodeURIComponent(since)}`;
+  if (cursor) query += `&cursor=${encodeURIComponent(cursor)}`;
+  return call(`${BASE}/findings?${query}`);
 }

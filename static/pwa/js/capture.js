@@ -232,6 +232,7 @@ export function createCapture({ getUserId, locale, onSaved, toast }) {
         draft.zoneId = draft.zoneId === zone.id ? null : zone.id;
         persist();
         renderZones();
+        renderSummary();
       },
     })));
   }
@@ -253,7 +254,16 @@ export function createCapture({ getUserId, locale, onSaved, toast }) {
     button.onclick = () => chooseSite(near.site);
   }
 
+  function renderSummary() {
+    const link = $("xc-place-summary");
+    const zone = byId(ref && ref.zones, draft.zoneId);
+    const parts = [community() && community().name, site() && site().name, zone && zone.name].filter(Boolean);
+    link.textContent = parts.length ? t("place_summary", { place: parts.join(" · ") }) : t("place_none");
+    link.classList.toggle("xc-place-missing", !parts.length);
+  }
+
   function renderPlace() {
+    renderSummary();
     renderCommunities();
     renderNearby();
     renderSites();

@@ -9,18 +9,27 @@ import * as outbox from "./outbox.js";
 const KEY = "mine";
 const KEEP = 200;
 const MAX_PAGES = 10;
+// Rows are stamped when their transaction flushes, and commits may land out of that order: asking
+// again for a little before the newest stamp seen costs a few repeated rows and misses none.
+const SINCE_MARGIN_MS = 2 * 60 * 1000;
+
+function sinceFor(newestUpdate) {
+  if (!newestUpdate) return null;
+  return new Date(new Date(newestUpdate).getTime() - SINCE_MARGIN_MS).toISOString();
+}
 
 export async function refreshMine() {
   const cached = (await kvGet(KEY)) || { findings: [], syncedAt: null, newestUpdate: null };
   const byId = new Map(cached.findings.map((f) => [f.id, f]));
-  let response = await api.listMine(cached.newestUpdate);
+  const since = sinceFor(cached.newestUpdate);
+  let response = await api.listMine(since);
   for (let page = 0; page < MAX_PAGES; page += 1) {
     if (response.status !== 200 || !response.body || !Array.isArray(response.body.findings)) {
       throw new api.NetworkError(`findings: HTTP ${response.status}`);
     }
     for (const finding of response.body.findings) byId.set(finding.id, finding);
     if (!response.body.next) break;
-    response = await api.listMine(null, response.body.next);
+    response = await api.listMine(since, response.body.next);
   }
   const findings = [...byId.values()].sort((a, b) => new Date(b.captured_at) - new Date(a.captured_at)).slice(0, KEEP);
   const newestUpdate = findings.reduce((max, f) => (f.updated_at && (!max || f.updated_at > max) ? f.updated_at : max), null);

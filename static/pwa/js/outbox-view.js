@@ -13,6 +13,16 @@ export function createOutboxView({ locale, getUserId, onSyncNow }) {
     return t(`state_${item.state}`);
   }
 
+  // Our own failure codes are explained in the inspector's words; a server refusal shows the
+  // server's reason as it gave it (it is already translated there).
+  const LOCAL_ERRORS = new Set(["network", "timeout", "server", "client", "hash_mismatch", "photo_lost"]);
+
+  function errorText(item) {
+    if (!item.error && !item.errorCode) return "";
+    if (LOCAL_ERRORS.has(item.errorCode)) return t(`error_${item.errorCode}`, { detail: item.error || "" });
+    return item.error;
+  }
+
   function itemRow(item) {
     const keyUrl = item.thumb ? thumbs.url(item.id, item.thumb.bytes, item.thumb.mime) : null;
     const picture = keyUrl ? el("img", { class: "xc-thumb", src: keyUrl, alt: "" }) : el("span", { class: "xc-thumb xc-thumb-none" });
@@ -30,7 +40,8 @@ export function createOutboxView({ locale, getUserId, onSyncNow }) {
       meta.push(el("span", { class: "xc-server", text: t("server_status", { status: t(`status_${item.serverStatus}`) }) }));
     }
     lines.push(el("span", { class: "xc-item-meta" }, meta));
-    if (item.error && item.state !== outbox.STATES.sent) lines.push(el("span", { class: "xc-item-error", text: item.error }));
+    const reason = errorText(item);
+    if (reason && item.state !== outbox.STATES.sent) lines.push(el("span", { class: "xc-item-error", text: reason }));
     const userId = getUserId();
     if (item.userId && userId && item.userId !== userId && item.state !== outbox.STATES.sent) {
       lines.push(el("span", { class: "xc-item-error", text: t("other_user") }));
@@ -74,19 +85,27 @@ export function createOutboxView({ locale, getUserId, onSyncNow }) {
     thumbs.keepOnly(new Set(items.filter((i) => i.thumb).map((i) => i.id)));
   }
 
+  function size(bytes) {
+    if (bytes >= 1024 ** 3) return t("gb", { n: (bytes / 1024 ** 3).toFixed(1) });
+    return t("mb", { n: (bytes / 1024 ** 2).toFixed(bytes < 10 * 1024 ** 2 ? 1 : 0) });
+  }
+
   async function renderStorage() {
     const box = $("xc-storage");
     const lines = [];
     let low = false;
     if (navigator.storage && navigator.storage.persisted) {
       const persisted = await navigator.storage.persisted().catch(() => false);
-      lines.push(el("p", { text: persisted ? t("storage_persisted") : t("storage_not_persisted") }));
+      // Unpersisted storage only matters while something is waiting to be sent.
+      const { unsent } = await outbox.counts();
+      let text = t("storage_persisted");
+      if (!persisted) text = unsent ? t("storage_not_persisted_warn") : t("storage_not_persisted");
+      lines.push(el("p", { class: !persisted && unsent ? "xc-storage-risk" : null, text }));
     }
     if (navigator.storage && navigator.storage.estimate) {
       const { usage = 0, quota = 0 } = await navigator.storage.estimate().catch(() => ({}));
-      const mb = (n) => t("mb", { n: (n / 1048576).toFixed(n < 10485760 ? 1 : 0) });
       const free = Math.max(0, quota - usage);
-      lines.push(el("p", { text: t("storage_usage", { used: mb(usage), free: mb(free) }) }));
+      lines.push(el("p", { text: t("storage_usage", { used: size(usage), free: size(free) }) }));
       low = quota > 0 && (free < LOW_FREE_BYTES || usage / quota > 0.9);
       if (low) lines.push(el("p", { class: "xc-storage-low", role: "alert", text: t("storage_low") }));
     } else {
@@ -99,7 +118,10 @@ export function createOutboxView({ locale, getUserId, onSyncNow }) {
   function wire() {
     $("xc-sync-now").addEventListener("click", () => onSyncNow());
     $("xc-clear-sent").addEventListener("click", () => outbox.clearSent());
-    outbox.onChange(() => render());
+    outbox.onChange(() => {
+      render();
+      renderStorage();
+    });
   }
 
   return { render, renderStorage, wire };

@@ -18,7 +18,19 @@ const BACKOFF_MAX_MS = 5 * 60 * 1000;
 const PHOTO_PERMANENT = new Set([400, 403, 409, 413, 415, 422]);
 const REQUEST_PERMANENT = new Set([400, 403, 404, 409, 410, 422]);
 
-class Transient extends Error {}
+class Transient extends Error {
+  constructor(message, status = null) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** A transient failure as the item records it: a code the page translates, and the raw detail. */
+function describe(err) {
+  if (err instanceof api.NetworkError) return { errorCode: err.message === "timeout" ? "timeout" : "network", error: err.message };
+  if (err instanceof Transient) return { errorCode: "server", error: err.message };
+  return { errorCode: "client", error: String((err && err.message) || err) };
+}
 
 class Refused extends Error {
   constructor(response, where) {
@@ -30,10 +42,12 @@ class Refused extends Error {
   }
 }
 
+/** The server's reason, with its per-field messages: "记录内容有误… 社区不存在或已停用。" */
 function errorMessage(response) {
   const error = response.body && response.body.error;
-  if (error && error.message) return error.message;
-  return `HTTP ${response.status}`;
+  if (!error || !error.message) return `HTTP ${response.status}`;
+  const details = Object.values(error.fields || {}).filter((v) => typeof v === "string" && v !== error.message);
+  return [error.message, ...details].join(" ");
 }
 
 function isCsrfFailure(response) {
@@ -50,6 +64,7 @@ let status = { state: "idle", done: 0, total: 0, message: "", lastSuccessAt: nul
 let failures = 0;
 let timer = null;
 let runningHere = false;
+let askedAgain = false;
 
 function setStatus(patch) {
   status = { ...status, ...patch };
@@ -82,7 +97,11 @@ function scheduleRetry() {
  * { ran: false } when skipped, else { ran: true, result: "done" | "offline" | "auth" | "error" }.
  */
 export async function syncNow(reason = "manual") {
-  if (runningHere) return { ran: false, reason: "busy" };
+  if (runningHere) {
+    // Asked while running: the run re-reads the queue, and runs once more if it had already finished.
+    askedAgain = true;
+    return { ran: false, reason: "busy" };
+  }
   if (navigator.locks && navigator.locks.request) {
     return navigator.locks.request(LOCK_NAME, { ifAvailable: true }, async (lock) => {
       if (!lock) return { ran: false, reason: "other-tab" };
@@ -96,7 +115,11 @@ async function guardedRun(reason) {
   runningHere = true;
   clearTimeout(timer);
   try {
-    const result = await runOnce(reason);
+    let result;
+    do {
+      askedAgain = false;
+      result = await runOnce(reason);
+    } while (result === "done" && askedAgain);
     if (result === "offline" || result === "error") scheduleRetry();
     else failures = 0;
     return { ran: true, result };
@@ -113,21 +136,28 @@ async function runOnce(reason) {
   } catch (err) {
     return finish(err);
   }
-  const items = (await outbox.list()).filter(
-    (item) => outbox.SENDABLE.has(item.state) && (!item.userId || item.userId === session.user.id),
-  );
-  setStatus({ total: items.length });
-  for (const item of items) {
+  const mine = (item) => outbox.SENDABLE.has(item.state) && (!item.userId || item.userId === session.user.id);
+  // Re-read the queue after every item: a capture saved while this run is going is sent in it too.
+  const attempted = new Set();
+  for (;;) {
+    const waiting = (await outbox.list()).filter((item) => mine(item) && !attempted.has(item.id));
+    if (!waiting.length) break;
+    const item = waiting[0];
+    attempted.add(item.id);
+    setStatus({ done: attempted.size - 1, total: attempted.size - 1 + waiting.length });
     try {
       await sendItem(item, session);
     } catch (err) {
       // The item keeps its place: "failed" with the reason, or back to "pending" when it was not its fault.
-      const state = err instanceof api.AuthError ? outbox.STATES.pending : outbox.STATES.failed;
-      await outbox.update(item.id, { state, error: err instanceof api.AuthError ? null : String(err.message || err) });
+      if (err instanceof api.AuthError) {
+        await outbox.update(item.id, { state: outbox.STATES.pending, error: null, errorCode: null });
+      } else {
+        await outbox.update(item.id, { state: outbox.STATES.failed, ...describe(err) });
+      }
       return finish(err);
     }
-    setStatus({ done: status.done + 1 });
   }
+  setStatus({ done: attempted.size, total: attempted.size });
   setStatus({ state: "idle", lastSuccessAt: Date.now(), nextRetryAt: null });
   return "done";
 }
@@ -148,7 +178,7 @@ function finish(err) {
 async function fetchSession() {
   const response = await api.getSession();
   if (response.status !== 200 || !response.body || !response.body.user) {
-    throw new Transient(`session: HTTP ${response.status}`);
+    throw new Transient(`session: HTTP ${response.status}`, response.status);
   }
   await kvSet("session", { ...response.body, fetchedAt: new Date().toISOString() });
   return response.body;
@@ -166,7 +196,7 @@ async function withCsrf(session, send) {
 }
 
 async function sendItem(item, session) {
-  await outbox.update(item.id, { state: outbox.STATES.sending, error: null, attempts: (item.attempts || 0) + 1,
+  await outbox.update(item.id, { state: outbox.STATES.sending, error: null, errorCode: null, attempts: (item.attempts || 0) + 1,
     lastAttemptAt: new Date().toISOString() });
   try {
     await uploadPhotos(item, session);
@@ -187,12 +217,13 @@ async function sendItem(item, session) {
       return;
     }
     if (REQUEST_PERMANENT.has(response.status)) throw new Refused(response, "request");
-    throw new Transient(`HTTP ${response.status}`);
+    throw new Transient(`HTTP ${response.status}`, response.status);
   } catch (err) {
     if (err instanceof Refused) {
       await outbox.update(item.id, {
         state: outbox.STATES.attention,
         error: err.message,
+        errorCode: err.code,
         errorDetail: { status: err.status, code: err.code, fields: err.fields, where: err.where },
       });
       return;
@@ -216,7 +247,7 @@ async function uploadPhotos(item, session) {
     } else if (PHOTO_PERMANENT.has(response.status)) {
       throw new Refused(response, "photo");
     } else {
-      throw new Transient(`photo HTTP ${response.status}`);
+      throw new Transient(`photo HTTP ${response.status}`, response.status);
     }
   }
 }
@@ -224,9 +255,8 @@ async function uploadPhotos(item, session) {
 function missingPhotoIds(response, item) {
   if (response.status !== 422) return [];
   const fields = (response.body && response.body.error && response.body.error.fields) || {};
-  const text = JSON.stringify(fields.photo_ids || "");
-  const uploadedHere = item.photos.filter((p) => text.includes(p.id)).map((p) => p.id);
-  return uploadedHere;
+  const missing = Array.isArray(fields.missing_photo_ids) ? fields.missing_photo_ids : [];
+  return item.photos.filter((p) => missing.includes(p.id)).map((p) => p.id);
 }
 
 /** The bytes are deleted only when the server's record of every photo matches what we hashed. */
