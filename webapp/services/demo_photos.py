@@ -94,6 +94,15 @@ PAINTERS = {
 }
 
 
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+    """Shorten ``text`` with an ellipsis until it fits ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
+
+
 def demo_photo(seed: str, title: str, subtitle: str, *, category_code: str | None, after: bool,
                taken_at: datetime | None = None) -> bytes:
     """Return JPEG bytes for one demo photo; the same arguments always give the same bytes.
@@ -120,11 +129,12 @@ def demo_photo(seed: str, title: str, subtitle: str, *, category_code: str | Non
     width, height = OUTPUT_SIZE
     font, cjk = _font(26)
     small, _ = _font(19)
-    draw.rectangle((0, height - 80, width, height), fill=(0, 0, 0))
+    # The label goes at the top: the pipeline burns its own time/place watermark into the bottom left.
+    draw.rectangle((0, 0, width, 76), fill=(0, 0, 0))
     if not cjk:  # Pillow's built-in font has no Chinese glyphs: keep the label legible, not tofu
         title, subtitle = title.encode("ascii", "replace").decode(), subtitle.encode("ascii", "replace").decode()
-    draw.text((14, height - 76), title, font=font, fill=(255, 255, 255))
-    draw.text((14, height - 36), subtitle, font=small, fill=(220, 220, 220))
+    draw.text((14, 6), _fit(draw, title, font, width - 28), font=font, fill=(255, 255, 255))
+    draw.text((14, 44), _fit(draw, subtitle, small, width - 28), font=small, fill=(220, 220, 220))
     exif = Image.Exif()
     if taken_at is not None:
         offset = taken_at.strftime("%z")
