@@ -36,15 +36,15 @@ def test_created_then_identical_repeat_then_different_content(app, w, openapi_ch
     first = desk.put_json(action, body)
     assert first.status_code == 201
     data = first.get_json()
-    assert data["finding"]["status"] == "dispatched" and data["finding"]["version"] == 2
-    assert data["finding"]["party"]["kind"] == "community"
-    assert data["finding"]["party"]["community_id"] == w["xiangjiang"]
-    assert data["finding"]["deadline"].endswith("Z")
-    assert [e["type"] for e in data["finding"]["events"]] == ["accept", "dispatch"]
+    assert data["status"] == "dispatched" and data["version"] == 2
+    assert data["party"]["kind"] == "community"
+    assert data["party"]["community_id"] == w["xiangjiang"]
+    assert data["deadline"].endswith("Z")
+    assert [e["type"] for e in data["events"]] == ["accept", "dispatch"]
     assert data["event"]["type"] == "accept"
 
     again = desk.put_json(action, body)
-    assert again.status_code == 200 and again.get_json()["finding"]["version"] == 2
+    assert again.status_code == 200 and again.get_json()["version"] == 2
 
     changed = desk.put_json(action, {**body, "note": "不同的内容"})
     assert changed.status_code == 409
@@ -136,7 +136,7 @@ def test_inspector_verifies_own_report_only(app, w, openapi_checker):
     reopen = token_client(app, openapi_checker, "insp").put_json(
         url(w["dispatched"]), {"type": "reopen", "reason": "not_fixed", "note": "垃圾仍在"})
     assert reopen.status_code == 201
-    assert reopen.get_json()["finding"]["status"] == "dispatched"
+    assert reopen.get_json()["status"] == "dispatched"
     assert reopen.get_json()["event"]["reason"] == "not_fixed"
 
 

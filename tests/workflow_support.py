@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import random
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -108,7 +109,9 @@ def finding_in(world: World, status: str, *, market: bool = False, captured_at: 
 
 def jpeg(seed: int = 1, size=(640, 480), quality: int = 85, shapes: bool = True) -> bytes:
     """A photo-like picture made in memory: noise plus a few shapes, deterministic by ``seed``."""
-    img = Image.effect_noise(size, 40 + seed % 30).convert("RGB")
+    # Seeded noise (Image.effect_noise is not), so a picture and its perceptual hash repeat run to run.
+    noise = random.Random(seed).randbytes(size[0] * size[1])
+    img = Image.frombytes("L", size, noise).convert("RGB")
     if shapes:
         draw = ImageDraw.Draw(img)
         for i in range(6):

@@ -16,6 +16,7 @@ NAV = (
     ("capture.index", _l("采集"), (Role.inspector,)),
     ("review.queue", _l("审核"), (Role.desk, Role.admin)),
     ("tasks.index", _l("任务"), (Role.manager, Role.community)),
+    ("tasks.verify", _l("核查"), (Role.inspector,)),
     ("reports.dashboard", _l("统计"), (Role.leader, Role.desk, Role.admin)),
     ("admin.index", _l("管理"), (Role.admin,)),
 )

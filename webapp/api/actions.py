@@ -25,7 +25,9 @@ def put_action(finding_uuid: str, action_uuid: str):
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_json", _("请求体必须是 JSON 对象。"))
     result = workflow.apply_action(current_user._get_current_object(), finding_uuid, action_uuid, payload)
-    response = jsonify({"finding": finding_json(result.finding, events=True), "event": event_json(result.event)})
+    # The finding itself (as GET returns it) plus the event: the generic outbox reads status, id and
+    # the photos' received sha256 from the top level, as it does for a created finding.
+    response = jsonify({**finding_json(result.finding, events=True), "event": event_json(result.event)})
     response.status_code = 201 if result.created else 200
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -64,9 +66,9 @@ add_schema("ActionRequest", {
     },
 })
 add_schema("ActionResult", {
-    "type": "object",
-    "required": ["finding", "event"],
-    "properties": {"finding": ref("Finding"), "event": ref("Event")},
+    "description": "The finding after the action (as GET /api/v1/findings/{uuid} returns it) and the action's event.",
+    "allOf": [ref("Finding"), {"type": "object", "required": ["event", "events"],
+                               "properties": {"event": ref("Event")}}],
 })
 add_schema("ActionConflict", {
     "type": "object",

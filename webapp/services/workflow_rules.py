@@ -113,9 +113,10 @@ REASONS: dict[Action, dict[str, object]] = {
     },
 }
 
-# Hamming distance on the 64-bit perceptual hash under which two photos are "the same picture"
-# (re-encoding and small crops stay within ~4; different scenes land around 20–40).
-PHASH_MAX_DISTANCE = 6
+# Hamming distance on the 64-bit perceptual hash (images.dhash) under which two photos are "the same
+# picture". Measured: the same picture re-encoded and rescaled (what a phone's gallery and our 1600 px
+# downscale do) lands at 0–8; different scenes at 20 and above. Flags warn a human, so err wide.
+PHASH_MAX_DISTANCE = 8
 # Phone clocks drift; a photo a minute "before" dispatch is more likely a slow clock than a re-use.
 CLOCK_SKEW = timedelta(minutes=2)
 MAX_NOTE = 2000

@@ -63,13 +63,15 @@ def party_tasks(user: User, now: datetime | None = None) -> PartyTasks:
 
 
 def by_zone(findings: list[Finding]) -> list[tuple[str | None, list[Finding]]]:
-    """Group a market's tasks by zone (in the market's zone order), keeping each group's order."""
+    """Group a market's tasks by market and zone (in the market's zone order), each group keeping
+    its deadline order; the label is "湖西早市 · 活禽区", or the market alone for unzoned findings."""
     groups: dict[tuple, list[Finding]] = {}
     for f in findings:
         key = (f.site.name if f.site else "", f.zone.sort_order if f.zone else 10_000,
-               f.zone.name if f.zone else None)
+               f.zone.name if f.zone else "")
         groups.setdefault(key, []).append(f)
-    return [(key[2], items) for key, items in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
+    return [(" · ".join(part for part in (site, zone) if part) or None, items)
+            for (site, _order, zone), items in sorted(groups.items(), key=lambda kv: kv[0][:2])]
 
 
 def verify_clause(user: User) -> ColumnElement[bool]:
