@@ -21,8 +21,10 @@ from webapp.pwa.shell import build_shell, shell_version
 def shell_tree(tmp_path):
     """A copy of the files the shell is built from, to change without touching the repository."""
     for source in ("static/pwa", "templates/base.html", "templates/capture", "templates/pwa", "webapp/capture",
-                   "webapp/pwa"):
+                   "webapp/pwa", "webapp/translations"):
         src = PROJECT_ROOT / source
+        if not src.exists():
+            continue
         dst = tmp_path / source
         if src.is_dir():
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
@@ -60,6 +62,17 @@ def test_version_ignores_files_outside_the_shell(shell_tree):
     (shell_tree / "webapp/review/views.py").write_text("x = 2\n")
     (shell_tree / "README.md").write_text("docs\n")
     assert shell_version(shell_tree) == before
+
+
+def test_translation_sources_count_but_compiled_catalogues_do_not(shell_tree):
+    catalogue = shell_tree / "webapp/translations/en/LC_MESSAGES"
+    catalogue.mkdir(parents=True, exist_ok=True)
+    (catalogue / "messages.po").write_text('msgid "已保存"\nmsgstr "Saved"\n')
+    before = shell_version(shell_tree)
+    (catalogue / "messages.mo").write_bytes(b"\x00compiled")
+    assert shell_version(shell_tree) == before
+    (catalogue / "messages.po").write_text('msgid "已保存"\nmsgstr "Saved!"\n')
+    assert shell_version(shell_tree) != before
 
 
 def test_running_app_serves_the_hash_of_the_real_tree(app, client):

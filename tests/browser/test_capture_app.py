@@ -59,6 +59,7 @@ def test_photo_is_downscaled_upright_and_stripped(browser, live):
         assert all(abs(a - b) < 60 for a, b in zip(got, want)), (got, want)
     assert top[0] > top[2] and bottom[2] > bottom[0]  # red above blue, as the camera meant it
     assert len(scaled) < len(original) / 3
+    print(f"12 MP EXIF-6 JPEG: {len(original)} bytes in, {len(scaled)} bytes stored at 1200x1600")
     thumb = page.evaluate("""async () => {
         const { kvGet } = await import(document.querySelector('script[src*="/js/app.js"]').src.replace('app.js', 'db.js'));
         const t = (await kvGet('draft')).photos[0].thumb;
@@ -121,6 +122,11 @@ def test_one_tap_ok_record_at_the_nearby_market(browser, live, data_app):
         capture_problem(page, [jpeg(seed)], "乱贴乱画")
     page.click("#xc-sites button[aria-pressed='true']")  # leave the market
     assert page.locator("#xc-categories button").first.inner_text() == "乱贴乱画"
+
+    # Reference data is revalidated, not downloaded again: the cached copy's ETag gets a 304.
+    with page.expect_response("**/api/v1/reference") as answer:
+        page.reload()
+    assert answer.value.status == 304 and answer.value.request.headers.get("if-none-match")
 
 
 def test_refused_capture_waits_in_needs_attention(browser, live, data_app):

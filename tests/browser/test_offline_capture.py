@@ -84,3 +84,12 @@ def test_offline_captures_survive_reload_and_restart_then_sync_once(browser, liv
         "[...document.querySelectorAll('#xc-mine img.xc-thumb')].filter((i) => i.complete && i.naturalWidth > 0).length") == 3,
         message="thumbnails of my findings")
     shot(page, "mine")
+
+    # "我的记录" reads offline as of the last sync.
+    live.kill()
+    context.set_offline(True)
+    page.reload()
+    wait_app_ready(page)
+    page.wait_for_selector("#xc-mine li.xc-item >> nth=2")
+    assert sorted(page.eval_on_selector_all("#xc-mine li.xc-item", "(els) => els.map((e) => e.dataset.id)")) == sorted(ids)
+    assert "离线" in page.inner_text("#xc-mine-meta")

@@ -10,8 +10,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-# Relative to the project root. Templates and the capture/pwa views are included because the cached
-# /capture/ page is rendered from them; the whole static/pwa tree because every file in it is precached.
+# Relative to the project root. Templates, the capture/pwa views and the translation sources are
+# included because the cached /capture/ page is rendered from them; the whole static/pwa tree because
+# its files are served as immutable under /shell/<version>/ (any change must be a new URL).
 SHELL_SOURCES = (
     "static/pwa",
     "templates/base.html",
@@ -19,8 +20,11 @@ SHELL_SOURCES = (
     "templates/pwa",
     "webapp/capture",
     "webapp/pwa",
+    "webapp/translations",
 )
-SKIP_SUFFIXES = (".pyc",)
+# Compiled catalogues are build output (and may differ by Babel version between servers): their .po
+# sources stand for them.
+SKIP_SUFFIXES = (".pyc", ".mo")
 # Precached: what pages load. Icons are hashed (a new icon is a new version) but not precached: the
 # installed app's icon lives with the OS, and the pages reference none of them.
 PRECACHE_SUFFIXES = (".js", ".css")
