@@ -191,3 +191,23 @@ def test_new_version_waits_for_the_inspectors_tap(browser, live):
     assert f"/shell/{new_version}/css/app.css" in page.content()
     assert page.locator("#xc-update").is_hidden()
     assert len(draft(page)["photos"]) == 1
+
+
+def test_outbox_screen_warns_when_storage_runs_low(browser, live):
+    # The phone's real numbers cannot be set from a test: stand in for the browser's storage API.
+    browser.context.add_init_script("""
+        navigator.storage.estimate = async () => ({ usage: 900 * 1048576, quota: 960 * 1048576 });
+        navigator.storage.persisted = async () => false;
+        navigator.storage.persist = async () => false;
+    """)
+    page = browser.page()
+    login(page)
+    wait_offline_ready(page)
+    live.kill()
+    capture_problem(page, [jpeg(81)], "散落垃圾", community="香江社区")
+    page.click("[data-nav='outbox']")
+    page.wait_for_selector("#xc-storage .xc-storage-low")
+    text = page.inner_text("#xc-storage")
+    assert "存储空间不足" in text and "已用 900 MB,可用约 60 MB" in text
+    assert "可能清理未发送的记录" in text
+    shot(page, "outbox-storage-low")
