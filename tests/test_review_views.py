@@ -133,7 +133,7 @@ def test_history_with_before_and_after_side_by_side(client, auth, w):
     assert compare.index("整改前") < compare.index("整改后")
     assert after.uuid in compare
     history = html[html.index('id="fd-history"'):]
-    for label in ("上报", "立案", "派遣", "签收", "提交整改"):
+    for label in ("发现问题", "立案", "派遣", "签收", "提交整改"):
         assert label in history
     assert "已清扫干净" in history
     assert 'id="fd-verify"' in html  # the reporting inspector may verify

@@ -87,7 +87,7 @@ ACTION_LABELS = {
 }
 # History lines: every action plus the non-transition events other modules write.
 EVENT_LABELS = {**{a.value: label for a, label in ACTION_LABELS.items()},
-                "evidence": _l("补充证据"), "create": _l("上报"), "submit": _l("上报")}
+                "evidence": _l("补充证据"), "created": _l("上报")}
 
 REASONS: dict[Action, dict[str, object]] = {
     Action.reject: {
@@ -128,6 +128,8 @@ def local_tz() -> ZoneInfo:
 
 
 def is_uuid(value) -> bool:
+    if not isinstance(value, str) or len(value) != 36:  # canonical form only: one UUID, one spelling
+        return False
     try:
         uuidlib.UUID(str(value))
     except (ValueError, TypeError, AttributeError):
@@ -231,8 +233,8 @@ def _int(value) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
+        return value if -2**31 < value < 2**31 else None  # an id or version the database's INTEGER can hold
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) < 10:
         return int(value.strip())
     return None
 
