@@ -68,13 +68,14 @@ def create_app(config: dict | str | None = None) -> Flask:
     from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .capture import bp as capture_bp
+    from .open311 import bp as open311_bp
     from .ops import bp as ops_bp
     from .pwa import bp as pwa_bp
     from .reports import bp as reports_bp
     from .review import bp as review_bp
     from .tasks import bp as tasks_bp
 
-    for blueprint in (admin_bp, api_bp, capture_bp, ops_bp, pwa_bp, reports_bp, review_bp, tasks_bp):
+    for blueprint in (admin_bp, api_bp, capture_bp, open311_bp, ops_bp, pwa_bp, reports_bp, review_bp, tasks_bp):
         app.register_blueprint(blueprint)
 
     from . import security, template_helpers

@@ -100,6 +100,14 @@ class Config:
     MAX_CONTENT_LENGTH = MAX_PHOTO_BYTES + 64 * 1024
     MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", str(60_000_000)))
 
+    # Open311 GeoReport v2 (docs/deploy.md "Open311"): photo links stay valid this long (seconds);
+    # a POSTed lat/long farther than this from every known site is refused.
+    OPEN311_MEDIA_MAX_AGE = int(os.environ.get("OPEN311_MEDIA_MAX_AGE", str(3 * 24 * 3600)))
+    OPEN311_MAX_SITE_DISTANCE_M = float(os.environ.get("OPEN311_MAX_SITE_DISTANCE_M", "3000"))
+    OPEN311_CONTACT = os.environ.get("OPEN311_CONTACT", "")
+    OPEN311_KEY_SERVICE = os.environ.get(
+        "OPEN311_KEY_SERVICE", "API keys are bearer tokens of an integration account; ask the administrator.")
+
     # Logs: one JSON object per line by default; "text" for a developer's terminal.
     LOG_FORMAT = os.environ.get("LOG_FORMAT") or None
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

@@ -5,7 +5,7 @@ A user with several roles sees the union of what each role allows.
 """
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from .models import Community, Finding, Role, Site, Street, User
 
@@ -110,3 +110,19 @@ def street_filter(user: User) -> ColumnElement[bool]:
     if user.has_role(*ALL_SEEING, Role.inspector):
         return true()
     return Street.id.in_(select(Community.street_id).where(community_filter(user)))
+
+
+# --- Open311: what partner platforms see without a login --------------------------------------------
+
+# The desk's acceptance (立案) is what makes a finding public; submitted, rejected and duplicate ones,
+# and "ok" site checks, never are.
+PUBLIC_STATUSES = ("accepted", "dispatched", "acknowledged", "disputed", "rectified", "verified")
+
+
+def public_finding_filter() -> ColumnElement[bool]:
+    """A WHERE clause over ``Finding`` for the Open311 endpoint (anyone, no login)."""
+    return and_(Finding.kind == "problem", Finding.status.in_(PUBLIC_STATUSES))
+
+
+def is_public_finding(finding: Finding) -> bool:
+    return finding.kind == "problem" and finding.status in PUBLIC_STATUSES

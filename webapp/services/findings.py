@@ -34,8 +34,10 @@ FIELDS = {"kind", "captured_at", "community_id", "site_id", "zone_id", "category
           "photo_ids"}
 
 
-def parse_payload(payload: Any, now: datetime | None = None) -> dict[str, Any]:
-    """Check the payload's shape and values (no database); returns the canonical form or raises Invalid."""
+def parse_payload(payload: Any, now: datetime | None = None, *, require_photo: bool = True) -> dict[str, Any]:
+    """Check the payload's shape and values (no database); returns the canonical form or raises Invalid.
+
+    ``require_photo=False`` is for partner systems (Open311) whose reports may come without a picture."""
     if not isinstance(payload, dict):
         raise BadRequest(_("请求体必须是 JSON 对象。"), code="invalid_json")
     now = now or utcnow()
@@ -106,7 +108,7 @@ def parse_payload(payload: Any, now: datetime | None = None) -> dict[str, Any]:
         errors["photo_ids"] = _("照片重复。")
     elif len(normalised) > MAX_PHOTOS:
         errors["photo_ids"] = _("每条记录最多 %(n)s 张照片。", n=MAX_PHOTOS)
-    elif kind == FindingKind.problem.value and not normalised:
+    elif kind == FindingKind.problem.value and not normalised and require_photo:
         errors["photo_ids"] = _("问题记录至少需要一张照片。")
     out["photo_ids"] = [p for p in normalised if p]
 
@@ -160,7 +162,8 @@ def payload_hash(parsed: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def create_finding(user: User, finding_uuid: str, payload: dict) -> tuple[Finding, bool]:
+def create_finding(user: User, finding_uuid: str, payload: dict, *,
+                   require_photo: bool = True) -> tuple[Finding, bool]:
     """Create (or recognise a resend of) a finding with its photos; returns (finding, created).
 
     Raises BadRequest (uuid), Invalid (422, per-field), Conflict (uuid used for other content).
@@ -168,7 +171,7 @@ def create_finding(user: User, finding_uuid: str, payload: dict) -> tuple[Findin
     uid = normalise_uuid(finding_uuid)
     if uid is None:
         raise BadRequest(_("记录编号不是有效的 UUID。"), code="invalid_uuid")
-    parsed = parse_payload(payload)
+    parsed = parse_payload(payload, require_photo=require_photo)
     digest = payload_hash(parsed)
 
     existing = _by_uuid(uid)
