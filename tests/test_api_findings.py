@@ -365,3 +365,36 @@ def test_concurrent_identical_finding_puts_create_one_row(app, world, openapi_ch
         assert db.session.scalar(select(func.count()).select_from(Event)) == 1
         finding_id = db.session.scalar(select(Finding.id))
         assert set(db.session.scalars(select(Photo.finding_id))) == {finding_id}
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"note": "店外\u0000摆放"}, "note"),  # PostgreSQL cannot store NUL
+    ({"note": "店外\ud800摆放"}, "note"),  # a lone surrogate is not encodable
+    ({"community_id": 2 ** 70}, "community_id"),
+    ({"site_id": 2 ** 31}, "site_id"),
+    ({"captured_at": "0001-01-01T00:00:00+08:00"}, "captured_at"),  # overflows when moved to UTC
+    ({"category_code": {"$ne": None}}, "category_code"),
+])
+def test_hostile_fields_are_422_not_500(insp, world, change, field):
+    response = insp.put_json(f"/api/v1/findings/{new_uuid()}", payload(world, upload(insp, size=(64, 48)), **change))
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("data, content_type, status", [
+    (b"[" * 30000 + b"]" * 30000, "application/json", 400),  # nesting that would blow the recursion limit
+    (b'{"note": "' + b"x" * 70000 + b'"}', "application/json", 413),
+    (b'{"kind": "problem"}', "text/plain", 415),
+    (b'{"community_id": 1' + b"0" * 5000 + b"}", "application/json", 400),
+])
+def test_malformed_bodies(app, insp, world, data, content_type, status):
+    response = insp.request("PUT", f"/api/v1/findings/{new_uuid()}", data=data, content_type=content_type)
+    assert response.status_code == status
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Finding)) == 0
+
+
+@pytest.mark.parametrize("query", ["since=0001-01-01T00:00:00%2B08:00",
+                                   "cursor=MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHw5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"])
+def test_list_queries_that_would_overflow_are_400(insp, world, query):
+    assert insp.get(f"/api/v1/findings?mine=1&{query}").status_code == 400

@@ -292,6 +292,8 @@ PATHS: dict[str, Any] = {
                 "401": UNAUTHENTICATED,
                 "403": error_response("Only inspectors capture findings"),
                 "409": error_response("This uuid already holds a finding with different content"),
+                "413": error_response("Body larger than 64 KB (a finding is a few hundred bytes)"),
+                "415": error_response("Body is not application/json"),
                 "422": error_response("Per-field errors in fields; missing_photo_ids lists photos to upload first"),
             },
         },

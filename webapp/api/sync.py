@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from datetime import datetime, timezone
 
 from flask import jsonify, request
@@ -18,12 +19,14 @@ from ..extensions import db
 from ..models import Finding, Role
 from ..models.mixins import utcnow
 from ..services import findings as finding_service
+from ..services.errors import PayloadTooLarge
 from ..services.photos import normalise_uuid
 from . import bp
 from .errors import ApiError
 from .schemas import finding_json, iso, user_json
 
 PAGE_DEFAULT, PAGE_MAX = 50, 200
+MAX_FINDING_BYTES = 64 * 1024
 
 
 @bp.get("/session")
@@ -37,9 +40,7 @@ def session_info():
 @bp.put("/findings/<finding_uuid>")
 @role_required(Role.inspector)
 def put_finding(finding_uuid: str):
-    payload = request.get_json(silent=True)
-    if payload is None:
-        raise ApiError(400, "invalid_json", _("请求体必须是 JSON 对象。"))
+    payload = _json_body()
     finding, created = finding_service.create_finding(current_user._get_current_object(), finding_uuid, payload)
     response = jsonify(finding_json(finding))
     response.status_code = 201 if created else 200
@@ -93,14 +94,30 @@ def list_findings():
     })
 
 
+def _json_body():
+    """The body as JSON, bounded: a finding is a few hundred bytes, so anything near the photo-sized
+    request limit is refused before parsing, and pathological nesting is a 400, not a crash."""
+    if request.content_length is not None and request.content_length > MAX_FINDING_BYTES:
+        raise PayloadTooLarge(_("请求体过大。"))
+    data = request.stream.read(MAX_FINDING_BYTES + 1)
+    if len(data) > MAX_FINDING_BYTES:
+        raise PayloadTooLarge(_("请求体过大。"))
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", _("请求体须为 application/json。"))
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", _("请求体必须是 JSON 对象。")) from None
+
+
 def _instant(value: str, name: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip().replace(" ", "+").replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         raise ApiError(400, "bad_" + name, _("时间格式不正确。"), {name: _("须为 ISO 8601 时间")}) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
 
 
 def _encode_cursor(finding: Finding) -> str:
@@ -112,6 +129,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, last_id = raw.rsplit("|", 1)
+        if not last_id.isdecimal() or len(last_id) > 18:  # an id the database can compare with
+            raise ValueError(last_id)
         return datetime.fromisoformat(at).astimezone(timezone.utc), int(last_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise ApiError(400, "bad_cursor", _("分页游标无效。"), {"cursor": _("无效")}) from None

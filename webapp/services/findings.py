@@ -67,7 +67,7 @@ def parse_payload(payload: Any, now: datetime | None = None, *, require_photo: b
         value = payload.get(name)
         if value is None and not required:
             out[name] = None
-        elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        elif isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:  # fits INTEGER
             errors[name] = _("须为有效编号。")
         else:
             out[name] = value
@@ -79,7 +79,7 @@ def parse_payload(payload: Any, now: datetime | None = None, *, require_photo: b
         out["category_code"] = None
         if kind == FindingKind.problem.value:
             errors["category_code"] = _("请选择问题类别。")
-    elif not isinstance(code, str) or len(code) > 40:
+    elif not isinstance(code, str) or len(code) > 40 or not _clean_text(code):
         errors["category_code"] = _("类别无效。")
     else:
         out["category_code"] = code
@@ -91,6 +91,8 @@ def parse_payload(payload: Any, now: datetime | None = None, *, require_photo: b
         errors["note"] = _("备注须为文字。")
     elif len(note) > NOTE_MAX:
         errors["note"] = _("备注不能超过 %(n)s 字。", n=NOTE_MAX)
+    elif not _clean_text(note):
+        errors["note"] = _("备注含有无法保存的字符。")
     out["note"] = note.strip() if isinstance(note, str) else ""
 
     out["location"] = _parse_location(payload.get("location"), errors)
@@ -117,20 +119,31 @@ def parse_payload(payload: Any, now: datetime | None = None, *, require_photo: b
     return out
 
 
+def _clean_text(text: str) -> bool:
+    """Storable text: valid Unicode (no lone surrogates) and no control characters but tab and newlines
+    (PostgreSQL refuses NUL outright; the others only hide things from the desk)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not any((ord(c) < 32 and c not in "\t\n\r") or c == "\x7f" for c in text)
+
+
 def _parse_instant(value: Any, errors: dict[str, str]) -> tuple[datetime, int] | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 40:
         errors["captured_at"] = _("须为带时区的 ISO 8601 时间。")
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        offset = parsed.utcoffset()
+        at = parsed.astimezone(timezone.utc) if offset is not None else None
+    except (ValueError, OverflowError):  # OverflowError: year 1 moved before year 1 by its offset
         errors["captured_at"] = _("须为带时区的 ISO 8601 时间。")
         return None
-    offset = parsed.utcoffset()
-    if offset is None:
+    if offset is None or at is None:
         errors["captured_at"] = _("时间须带时区(如 +08:00)。")
         return None
-    return parsed.astimezone(timezone.utc), int(offset.total_seconds() // 60)
+    return at, int(offset.total_seconds() // 60)
 
 
 def _parse_location(value: Any, errors: dict[str, str]) -> dict[str, float | None] | None:
