@@ -178,8 +178,10 @@ def live(server, data_app):
         db.session.remove()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_instance():
+    # Per module, not per session: a live sync_playwright() keeps an asyncio loop running, and other
+    # browser tests (tests/test_csp_browser.py) start their own Playwright once this one has stopped.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
