@@ -165,3 +165,34 @@ def test_expired_session_keeps_the_outbox_and_resumes_after_login(browser, live,
     findings, photo_count = server_state(data_app)
     assert findings == expected_state(items) and photo_count == 3
     assert page.locator("#xc-auth").is_hidden()
+
+
+def test_two_tabs_never_send_at_once(browser, live, data_app):
+    page = browser.page()
+    login(page)
+    wait_offline_ready(page)
+    live.kill()
+    capture_problem(page, [jpeg(91), jpeg(92)], "散落垃圾", community="香江社区")
+    other = browser.context.new_page()
+    other.goto("/capture/#outbox")
+    wait_app_ready(other)
+    puts: Counter = Counter()
+    browser.context.on("request", lambda r: r.method == "PUT" and puts.update([r.url.split("/api/v1/")[1]]))
+
+    def slow_photos(route):
+        # Long enough that two runs started together would overlap.
+        other.wait_for_timeout(400)
+        route.continue_()
+
+    browser.context.route("**/api/v1/photos/*", slow_photos)
+    live.start()
+    start = """(url) => { window.__sync = import(url).then((m) => m.syncNow('test')); }"""
+    for tab in (page, other):
+        tab.evaluate(start, tab.evaluate("document.querySelector('script[src*=\"/js/app.js\"]').src.replace('app.js', 'sync.js')"))
+    results = [tab.evaluate("window.__sync") for tab in (page, other)]
+    assert sorted(r["ran"] for r in results) == [False, True], results
+    assert [r.get("reason") for r in results if not r["ran"]] == ["other-tab"]
+    wait_until(lambda: [i["state"] for i in outbox_items(page)] == ["sent"], message="sent")
+    assert puts and set(puts.values()) == {1}, puts
+    findings, photo_count = server_state(data_app)
+    assert len(findings) == 1 and photo_count == 2
