@@ -45,12 +45,36 @@ def _bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _engine_options() -> dict:
+    """Connection pool per gunicorn worker process (docs/deploy.md "Connection pool").
+
+    Each request thread holds at most one connection, so DB_POOL_SIZE should cover the worker's
+    threads; the overflow absorbs the CLI or a notify loop sharing the process. Connections older
+    than DB_POOL_RECYCLE seconds are replaced, so none outlives a firewall's or PgBouncer's idle
+    timeout, and pool_pre_ping drops those the database closed (a restart, a failover).
+    """
+    url = os.environ.get("DATABASE_URL", "")
+    if url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url:
+        return {"pool_pre_ping": True}  # one in-memory database: SQLAlchemy's static pool, no sizes
+    options: dict = {
+        "pool_pre_ping": True,
+        "pool_size": int(os.environ.get("DB_POOL_SIZE", "5")),
+        "max_overflow": int(os.environ.get("DB_MAX_OVERFLOW", "10")),
+        "pool_recycle": int(os.environ.get("DB_POOL_RECYCLE", "1800")),
+        "pool_timeout": int(os.environ.get("DB_POOL_TIMEOUT", "30")),
+    }
+    if url.startswith("postgresql"):
+        # An unreachable database fails /readyz and requests in seconds instead of a TCP timeout.
+        options["connect_args"] = {"connect_timeout": int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))}
+    return options
+
+
 class Config:
     ENV_NAME = "development"
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'xuncha.sqlite3'}"
     )
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = _engine_options()
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(PROJECT_ROOT / "uploads"))
     # Photo storage (docs/deploy.md "Photo storage"): "local" (UPLOAD_DIR) or "s3" (any S3-compatible store).
     PHOTO_STORE = os.environ.get("STORAGE", "local")

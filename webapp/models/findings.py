@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -48,6 +48,18 @@ class Finding(CreatedAtMixin, db.Model):
         Index("ix_findings_status_community_captured", "status", "community_id", "captured_at", "id"),
         Index("ix_findings_status_category_captured", "status", "category_id", "captured_at", "id"),
         Index("ix_findings_status_deadline", "status", "deadline"),
+        # Partial indexes for the hot work lists (migration 0012_partial_indexes).
+        *(Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+          for name, columns, where in (
+              ("ix_findings_submitted_queue", ("captured_at", "id"), "status = 'submitted'"),
+              ("ix_findings_overdue_due", ("deadline",),
+               "overdue_at IS NULL AND status IN ('dispatched', 'acknowledged')"),
+              ("ix_findings_party_community_open", ("party_community_id", "deadline"),
+               "status IN ('dispatched', 'acknowledged')"),
+              ("ix_findings_party_site_open", ("party_site_id", "deadline"),
+               "status IN ('dispatched', 'acknowledged')"),
+              ("ix_findings_rectified_queue", ("rectified_at", "id"), "status = 'rectified'"),
+          )),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
