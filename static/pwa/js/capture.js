@@ -13,11 +13,10 @@ import * as geo from "./geo.js";
 import { t } from "./i18n.js";
 import { preparePhoto } from "./image.js";
 import * as outbox from "./outbox.js";
-import { nearestSite, sitesByDistance } from "./reference.js";
+import { createPlacePicker } from "./place.js";
 import { isoLocal, sha256Hex, uuid } from "./util.js";
 
 const COLLAPSED_CATEGORIES = 6;
-const MAX_SITE_CHIPS = 8;
 const MAX_CAPTURE_AGE_MS = 7 * 24 * 3600 * 1000;
 
 export function createCapture({ getUserId, locale, onSaved, toast }) {
@@ -25,15 +24,20 @@ export function createCapture({ getUserId, locale, onSaved, toast }) {
   let draft = null;
   let usage = {};
   let showAllCategories = false;
-  let siteQuery = "";
   let processing = Promise.resolve();
   let saving = false;
   const thumbs = new UrlPool();
 
   const catName = (c) => (locale === "en" ? c.name_en : c.name_zh) || c.code;
-  const byId = (list, id) => (list || []).find((x) => x.id === id) || null;
-  const community = () => byId(ref && ref.communities, draft.communityId);
-  const site = () => byId(ref && ref.sites, draft.siteId);
+  const place = createPlacePicker({
+    getRef: () => ref,
+    getDraft: () => draft,
+    onChange: () => {
+      showError("");
+      persist();
+      renderCategories(); // a market puts its own categories first
+    },
+  });
 
   function persist() {
     return drafts.save(draft).catch(() => {});
@@ -130,7 +134,7 @@ export function createCapture({ getUserId, locale, onSaved, toast }) {
 
   function sortedCategories() {
     const cats = [...((ref && ref.categories) || [])];
-    const market = site() && site().kind === "market";
+    const market = place.site() && place.site().kind === "market";
     return cats.sort((a, b) => {
       // At a market the market rules come first: that is what the inspector is there to check.
       if (market && (a.routes_to === "market") !== (b.routes_to === "market")) return a.routes_to === "market" ? -1 : 1;
@@ -156,118 +160,6 @@ export function createCapture({ getUserId, locale, onSaved, toast }) {
     const more = $("xc-more-cats");
     more.hidden = all.length <= COLLAPSED_CATEGORIES;
     more.textContent = showAllCategories ? t("fewer_categories") : t("more_categories", { n: all.length - COLLAPSED_CATEGORIES });
-  }
-
-  /* ---------- place ---------- */
-
-  function renderCommunities() {
-    const select = $("xc-community");
-    const streets = (ref && ref.streets) || [];
-    const groups = streets.map((street) => {
-      const options = ref.communities.filter((c) => c.street_id === street.id)
-        .map((c) => el("option", { value: c.id, text: c.name, selected: c.id === draft.communityId }));
-      return options.length ? el("optgroup", { label: street.name }, options) : null;
-    }).filter(Boolean);
-    const placeholder = el("option", { value: "", text: t("choose_community"), selected: !draft.communityId });
-    select.replaceChildren(placeholder, ...groups);
-  }
-
-  function chooseSite(chosen) {
-    if (chosen) {
-      draft.siteId = chosen.id;
-      draft.communityId = chosen.community_id;
-    } else {
-      draft.siteId = null;
-    }
-    draft.zoneId = null;
-    siteQuery = "";
-    $("xc-site-search").value = "";
-    showError("");
-    persist();
-    renderPlace();
-    renderCategories();
-  }
-
-  function siteChoices() {
-    const sites = (ref && ref.sites) || [];
-    const fix = geo.current();
-    if (siteQuery) {
-      const q = siteQuery.toLowerCase();
-      return sites.filter((s) => s.name.toLowerCase().includes(q) || (s.address || "").toLowerCase().includes(q))
-        .slice(0, MAX_SITE_CHIPS * 2);
-    }
-    let local = sites.filter((s) => s.community_id === draft.communityId);
-    if (fix) {
-      const order = new Map(sitesByDistance({ sites: local }, fix).map((x, i) => [x.site.id, i]));
-      local = [...local].sort((a, b) => (order.get(a.id) ?? 1e9) - (order.get(b.id) ?? 1e9));
-    }
-    return local.slice(0, MAX_SITE_CHIPS);
-  }
-
-  function renderSites() {
-    const chips = [];
-    const selected = site();
-    if (selected) {
-      chips.push(el("button", { type: "button", class: "xc-chip", "aria-pressed": "true", text: selected.name,
-        onclick: () => chooseSite(null) }));
-      chips.push(el("button", { type: "button", class: "xc-chip xc-chip-clear", text: t("no_site"), onclick: () => chooseSite(null) }));
-    }
-    for (const s of siteChoices()) {
-      if (selected && s.id === selected.id) continue;
-      const other = s.community_id !== draft.communityId ? byId(ref.communities, s.community_id) : null;
-      const label = other ? t("site_other_community", { site: s.name, community: other.name }) : s.name;
-      chips.push(el("button", { type: "button", class: "xc-chip", "aria-pressed": "false", text: label, onclick: () => chooseSite(s) }));
-    }
-    if (!chips.length && siteQuery) chips.push(el("span", { class: "muted", text: t("no_sites_found") }));
-    $("xc-sites").replaceChildren(...chips);
-  }
-
-  function renderZones() {
-    const s = site();
-    const zones = s && s.kind === "market" ? ref.zones.filter((z) => z.site_id === s.id) : [];
-    $("xc-zone-field").hidden = zones.length === 0;
-    $("xc-zones").replaceChildren(...zones.map((zone) => el("button", {
-      type: "button", class: "xc-chip", "aria-pressed": String(zone.id === draft.zoneId), text: zone.name,
-      onclick: () => {
-        draft.zoneId = draft.zoneId === zone.id ? null : zone.id;
-        persist();
-        renderZones();
-        renderSummary();
-      },
-    })));
-  }
-
-  function distanceText(metres) {
-    return metres < 1000 ? t("metres", { n: Math.round(metres) }) : t("kilometres", { n: (metres / 1000).toFixed(1) });
-  }
-
-  function renderNearby() {
-    const button = $("xc-nearby");
-    const fix = geo.current();
-    const near = ref && fix ? nearestSite(ref, fix) : null;
-    if (!near || near.site.id === draft.siteId) {
-      button.hidden = true;
-      return;
-    }
-    button.textContent = t("nearby", { name: near.site.name, distance: distanceText(near.distance) });
-    button.hidden = false;
-    button.onclick = () => chooseSite(near.site);
-  }
-
-  function renderSummary() {
-    const link = $("xc-place-summary");
-    const zone = byId(ref && ref.zones, draft.zoneId);
-    const parts = [community() && community().name, site() && site().name, zone && zone.name].filter(Boolean);
-    link.textContent = parts.length ? t("place_summary", { place: parts.join(" · ") }) : t("place_none");
-    link.classList.toggle("xc-place-missing", !parts.length);
-  }
-
-  function renderPlace() {
-    renderSummary();
-    renderCommunities();
-    renderNearby();
-    renderSites();
-    renderZones();
   }
 
   function renderGeo({ fix, problem }) {
@@ -308,11 +200,7 @@ export function createCapture({ getUserId, locale, onSaved, toast }) {
 
   function summary(kind) {
     const cat = ((ref && ref.categories) || []).find((c) => c.code === draft.categoryCode);
-    const zone = byId(ref.zones, draft.zoneId);
-    return {
-      title: kind === "ok" ? t("kind_ok") : catName(cat),
-      subtitle: [community() && community().name, site() && site().name, zone && zone.name].filter(Boolean).join(" · "),
-    };
+    return { title: kind === "ok" ? t("kind_ok") : catName(cat), subtitle: place.describe() };
   }
 
   async function save(kind) {
@@ -356,7 +244,6 @@ export function createCapture({ getUserId, locale, onSaved, toast }) {
       // The next capture is usually at the same place: keep community and site, clear the rest.
       draft = drafts.fresh({ communityId: draft.communityId, siteId: draft.siteId });
       await persist();
-      siteQuery = "";
       $("xc-note").value = "";
       $("xc-note-box").open = false;
       renderAll();
@@ -373,7 +260,7 @@ export function createCapture({ getUserId, locale, onSaved, toast }) {
   function renderAll() {
     renderPhotos();
     renderCategories();
-    renderPlace();
+    place.render();
   }
 
   /* ---------- wiring ---------- */
@@ -385,22 +272,7 @@ export function createCapture({ getUserId, locale, onSaved, toast }) {
       input.addEventListener("click", () => persist());
       input.addEventListener("change", () => onFiles(input).catch((err) => showError(t("save_failed", { reason: err.message }))));
     }
-    $("xc-community").addEventListener("change", (event) => {
-      draft.communityId = Number(event.target.value) || null;
-      const s = site();
-      if (s && s.community_id !== draft.communityId) {
-        draft.siteId = null;
-        draft.zoneId = null;
-      }
-      showError("");
-      persist();
-      renderPlace();
-      renderCategories();
-    });
-    $("xc-site-search").addEventListener("input", (event) => {
-      siteQuery = event.target.value.trim();
-      renderSites();
-    });
+    place.wire();
     $("xc-more-cats").addEventListener("click", () => {
       showAllCategories = !showAllCategories;
       renderCategories();
@@ -414,8 +286,6 @@ export function createCapture({ getUserId, locale, onSaved, toast }) {
     geo.onChange((state) => {
       renderGeo(state);
       if (!draft.location && draft.capturedAt && state.fix) draft.location = geo.current();
-      renderNearby();
-      if (!siteQuery) renderSites();
     });
   }
 
