@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export FLASK_APP := webapp
 
-.PHONY: run test test-sqlite test-postgres translations system-deps browser-deps serve clean
+.PHONY: run test test-sqlite test-s3 test-postgres translations system-deps browser-deps serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,11 +49,18 @@ run: $(VENV)/.req translations system-deps
 
 test: $(VENV)/.req-test translations browser-deps
 	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-s3
 	@if [ -n "$$TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
 	 else echo "TEST_DATABASE_URL not set: skipping the PostgreSQL run"; fi
 
 test-sqlite:
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The photo suite again with photos in a bucket on a local S3 server (moto on loopback, real HTTP).
+S3_SUITE := tests/test_api_photos.py tests/test_api_findings.py tests/test_storage.py tests/test_storage_s3.py \
+	tests/test_gc.py tests/test_backup.py tests/test_open311.py tests/test_ops.py
+test-s3:
+	env -u TEST_DATABASE_URL STORAGE=s3 $(BIN)/python -m pytest -q -m "not browser" $(S3_SUITE) $(PYTEST_ARGS)
 
 # Browser tests exercise the client, which is the same whatever the database: they run once, above.
 test-postgres:

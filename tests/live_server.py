@@ -6,6 +6,7 @@ several servers sharing one database and one bucket.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -70,7 +71,8 @@ class LiveServer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            # SIGINT is gunicorn's quick shutdown: a test has nothing in flight worth waiting for.
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -79,8 +81,10 @@ class LiveServer:
         self._log.close()
 
 
-def start_server(tmp_path: Path, database_url: tuple[str, dict], upload_dir: Path, **env: str) -> LiveServer:
-    """A production-configured server over the test session's database and the given photo store."""
+def start_server(tmp_path: Path, database_url: tuple[str, dict], upload_dir: Path, *, wait: bool = True,
+                 **env: str) -> LiveServer:
+    """A production-configured server over the test session's database and the given photo store
+    (``wait=False`` returns at once, so several servers can boot side by side; then ``wait_ready()``)."""
     base = {
         "XUNCHA_ENV": "production",
         "SECRET_KEY": "live-server-test-key",
@@ -89,4 +93,5 @@ def start_server(tmp_path: Path, database_url: tuple[str, dict], upload_dir: Pat
         "INSTANCE_DIR": str(tmp_path / "instance"),
         "SESSION_COOKIE_SECURE": "0",
     }
-    return LiveServer({**base, **env}, tmp_path / f"gunicorn-{free_port()}.log").wait_ready()
+    server = LiveServer({**base, **env}, tmp_path / f"gunicorn-{free_port()}.log")
+    return server.wait_ready() if wait else server

@@ -131,6 +131,9 @@ def wipe(app) -> None:
                     conn.execute(table.delete())
     for child in Path(app.config["UPLOAD_DIR"]).iterdir():
         shutil.rmtree(child) if child.is_dir() else child.unlink()
+    store = get_storage(app)  # the bucket too, when the suite runs with STORAGE=s3
+    for key in list(store.keys()):
+        store.delete(key)
 
 
 def cli(app, *args):
