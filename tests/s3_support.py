@@ -51,7 +51,7 @@ def s3_settings(endpoint: str, bucket: str | None = None, prefix: str = "photos"
     return settings
 
 
-def client(settings) -> "botocore.client.S3":  # noqa: F821
+def client(settings):
     """A plain boto3 client for the test's own checks (not the app's code path)."""
     return _client(settings["S3_ENDPOINT_URL"], settings["S3_REGION"], settings["S3_ACCESS_KEY_ID"],
                    settings["S3_SECRET_ACCESS_KEY"])

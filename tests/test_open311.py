@@ -67,6 +67,15 @@ def test_discovery_lists_the_endpoint_in_both_formats(client):
     assert [f.text for f in root.find("endpoints/endpoint/formats")] == ["application/json", "text/xml"]
 
 
+def test_reads_are_open_to_other_origins_but_posts_are_not(client):
+    read = client.get("/open311/v2/services.json")
+    assert read.headers["Access-Control-Allow-Origin"] == "*"
+    post_response = client.post("/open311/v2/requests.json", data={"service_code": "litter"})
+    assert post_response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in post_response.headers
+    assert post_response.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+
+
 def test_services_are_the_categories(client, ctx):
     category("litter")
     retired = db.session.query(Category).filter_by(code="staff_absent").one()
@@ -236,6 +245,9 @@ def test_media_url_is_a_signed_link_to_the_view(app, client, city):
     response = _served(client, record["media_url"])
     assert response.status_code == 200 and response.mimetype == "image/jpeg"
     assert hashlib.sha256(response.data).hexdigest() == view_sha
+    # Partner pages on other origins may embed it (the app's default policy is same-origin).
+    assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
     # Tampering breaks the signature.
     tampered = record["media_url"].replace("/media/", "/media/x")
     assert _served(client, tampered).status_code == 404

@@ -34,6 +34,16 @@ def _fmt_of_path() -> str:
     return "xml" if request.path.endswith(".xml") else "json"
 
 
+@bp.after_request
+def _public_reads(response):
+    """Reads are public data for other cities' pages: any origin may fetch them (no credentials are
+    involved) and embed the photos, which the app-wide same-origin resource policy would forbid."""
+    if request.method in ("GET", "HEAD"):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
 @bp.errorhandler(Open311Error)
 def _open311_error(err: Open311Error):
     return error_response(_fmt_of_path(), err.status, err.description)
