@@ -117,3 +117,24 @@ def test_sessions_and_the_app_shell_are_the_same_on_every_server(app, ctx, serve
     for server in (a, b):
         ready = requests.get(f"{server.url}/readyz", timeout=30).json()
         assert ready["checks"]["database"]["ok"] and ready["checks"]["storage"]["ok"]
+
+
+def test_the_login_throttle_counts_across_servers(app, ctx, servers):
+    """Guessing a password on alternate servers is no faster: the attempts are counted in the database."""
+    a, b = servers
+    make_user("comm-two", roles=("community",))
+    db.session.commit()
+    db.session.close()
+    limit = app.config["LOGIN_THROTTLE_ACCOUNT_MAX"]
+
+    def attempt(server, password="wrong-password-1"):
+        client = requests.Session()
+        page = client.get(f"{server.url}/login", timeout=30).text
+        csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        return client.post(f"{server.url}/login", timeout=30, allow_redirects=False,
+                           data={"username": "comm-two", "password": password, "csrf_token": csrf, "next": ""})
+
+    statuses = [attempt(a if i % 2 else b).status_code for i in range(limit)]
+    assert statuses == [401] * limit
+    refused = attempt(b, password="correct-horse-42")  # even the right password waits now
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
