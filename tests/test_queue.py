@@ -107,7 +107,39 @@ def test_filters_and_facet_counts(ctx):
     assert counts["status"] == {"submitted": 2, "dispatched": 2}
     assert {c["label"] for c in counts["category_id"]} == {"散落垃圾", "乱贴乱画"}
     assert counts["overdue"] == 0  # overdue among submitted ones in 香江
-    assert queue.counts(world.desk, QueueFilters(status="all"))["overdue"] == 1
+    # closed statuses are bounded by a date range before they are counted value by value
+    bounded = queue.counts(world.desk, QueueFilters(status="all", date_from=T0.date(), date_to=T0.date()))
+    assert bounded["overdue"] == 1 and bounded["total"] == 4
+    unbounded = queue.counts(world.desk, QueueFilters(status="all"))
+    assert unbounded["overdue"] is None and unbounded["total"] == 5 and not unbounded["total_capped"]
+    assert {c["label"]: c["count"] for c in unbounded["community_id"]} == {"香江社区": None, "汇金社区": None}
+
+
+def test_uncounted_total_is_capped(ctx, monkeypatch):
+    world = build_world()
+    for _ in range(4):
+        finding_in(world, "verified")
+    monkeypatch.setattr(queue, "TOTAL_CAP", 3)
+    result = queue.counts(world.desk, QueueFilters(status="verified"))
+    assert (result["total"], result["total_capped"]) == (3, True)
+
+
+def test_status_group_pages_merge_statuses_in_order(ctx):
+    world = build_world()
+    rows = []
+    for i in range(9):  # dispatched and acknowledged interleaved, some at the same instant
+        rows.append(finding_in(world, "dispatched" if i % 2 else "acknowledged",
+                               captured_at=T0 + timedelta(minutes=i // 3)))
+    finding_in(world, "rectified", captured_at=T0)
+    expected = [f.id for f in sorted(rows, key=lambda f: (f.captured_at, f.id))]
+    seen, _pages = _walk(world.desk, QueueFilters(status="open"), 2)
+    assert seen == expected
+    p1 = queue.page(world.desk, QueueFilters(status="open"), limit=4)
+    p2 = queue.page(world.desk, QueueFilters(status="open"), after=p1.next_cursor, limit=4)
+    back = queue.page(world.desk, QueueFilters(status="open"), before=p2.prev_cursor, limit=4)
+    assert [f.id for f in back.items] == [f.id for f in p1.items]
+    assert queue.neighbours(world.desk, QueueFilters(status="open"), p1.items[1]) == (p1.items[0].uuid,
+                                                                                        p1.items[2].uuid)
 
 
 def test_parse_filters_ignores_garbage():

@@ -48,6 +48,11 @@ class Finding(CreatedAtMixin, db.Model):
         Index("ix_findings_status_community_captured", "status", "community_id", "captured_at", "id"),
         Index("ix_findings_status_category_captured", "status", "category_id", "captured_at", "id"),
         Index("ix_findings_status_deadline", "status", "deadline"),
+        # The queue's facet counts and filtered pages (migration 0013_queue_facet_indexes).
+        Index("ix_findings_status_inspector_captured", "status", "inspector_id", "captured_at", "id"),
+        Index("ix_findings_status_site_captured", "status", "site_id", "captured_at", "id"),
+        Index("ix_findings_overdue_captured", "captured_at", "id", postgresql_where=text("overdue_at IS NOT NULL"),
+              sqlite_where=text("overdue_at IS NOT NULL")),
         # Partial indexes for the hot work lists (migration 0012_partial_indexes).
         *(Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
           for name, columns, where in (

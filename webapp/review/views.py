@@ -39,6 +39,7 @@ def queue():
         "review/queue.html", page=page, filters=filters, counts=counts, args=filters.as_args(),
         status_labels=workflow.STATUS_LABELS, batch_id=p.fresh_action_uuid(), now=workflow.utcnow(),
         active_more=sum(1 for k in filters.as_args() if k not in ("status", "overdue")),
+        counted_statuses=(*queue_service.WORK_STATUSES, "open"),
         is_overdue=workflow.is_overdue,
     )
 

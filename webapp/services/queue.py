@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import ColumnElement, and_, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, and_, false, func, literal, select, tuple_, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import scope
 from ..extensions import db
-from ..models import Category, Community, Finding, Site, Status, Street, User
+from ..models import Category, Community, Finding, Role, Site, Status, Street, User, UserRole
 from ..models.mixins import UTCDateTime
 from .workflow_rules import CLOSED, OPEN_FOR_PARTY, local_tz
 
@@ -163,26 +163,45 @@ class QueuePage:
     counts: dict = field(default_factory=dict)
 
 
+def _seek_ids(user: User, filters: QueueFilters, key, descending: bool, limit: int) -> list[int]:
+    """Ids of the next ``limit`` rows in (captured_at, id) order from the cursor ``key``.
+
+    A status group ("open" = dispatched + acknowledged) is one index seek per status, merged: with
+    ``status IN (…)`` the database cannot read (status, captured_at, id) in captured_at order and
+    falls back to walking every finding by date until it has found a page.
+    """
+    order = (Finding.captured_at.desc(), Finding.id.desc()) if descending else (Finding.captured_at, Finding.id)
+    statuses = STATUS_GROUPS.get(filters.status)
+    per_status = [replace(filters, status=s) for s in statuses] if statuses else [filters]
+    parts = []
+    for f in per_status:
+        clauses = _clauses(user, f) + ([key] if key is not None else [])
+        parts.append(select(Finding.id, Finding.captured_at).where(and_(*clauses)).order_by(*order).limit(limit))
+    if len(parts) == 1:
+        return list(db.session.scalars(select(parts[0].subquery().c.id)))
+    merged = union_all(*(select(part.subquery()) for part in parts)).subquery()
+    outer = (merged.c.captured_at.desc(), merged.c.id.desc()) if descending else (merged.c.captured_at, merged.c.id)
+    return list(db.session.scalars(select(merged.c.id).order_by(*outer).limit(limit)))
+
+
 def page(user: User, filters: QueueFilters, *, after: str | None = None, before: str | None = None,
          limit: int = PAGE_SIZE) -> QueuePage:
     """One page of the queue, oldest first. ``after``/``before`` are cursors from a previous page."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    clauses = _clauses(user, filters)
-    going_back = False
-    if (key := decode_cursor(after)) is not None:
-        clauses.append(_key_after(*key))
-    elif (key := decode_cursor(before)) is not None:
-        clauses.append(_key_before(*key))
-        going_back = True
-    order = (Finding.captured_at.desc(), Finding.id.desc()) if going_back else (Finding.captured_at, Finding.id)
-    stmt = (select(Finding).where(and_(*clauses)).order_by(*order).limit(limit + 1)
-            .options(joinedload(Finding.community), joinedload(Finding.site), joinedload(Finding.category),
-                     joinedload(Finding.inspector), selectinload(Finding.photos)))
-    rows = list(db.session.scalars(stmt).unique())
-    more = len(rows) > limit
-    rows = rows[:limit]
+    key, going_back = None, False
+    if (position := decode_cursor(after)) is not None:
+        key = _key_after(*position)
+    elif (position := decode_cursor(before)) is not None:
+        key, going_back = _key_before(*position), True
+    ids = _seek_ids(user, filters, key, going_back, limit + 1)
+    more = len(ids) > limit
+    ids = ids[:limit]
+    loaded = {f.id: f for f in db.session.scalars(
+        select(Finding).where(Finding.id.in_(ids))
+        .options(joinedload(Finding.community), joinedload(Finding.site), joinedload(Finding.category),
+                 joinedload(Finding.inspector), selectinload(Finding.photos))).unique()} if ids else {}
+    rows = sorted((loaded[i] for i in ids if i in loaded), key=lambda f: (f.captured_at, f.id))
     if going_back:
-        rows.reverse()
         next_cursor = encode_cursor(rows[-1]) if rows else None
         prev_cursor = encode_cursor(rows[0]) if rows and more else None
     else:
@@ -193,66 +212,126 @@ def page(user: User, filters: QueueFilters, *, after: str | None = None, before:
 
 def neighbours(user: User, filters: QueueFilters, finding: Finding) -> tuple[str | None, str | None]:
     """The previous and next finding's uuid in queue order (J/K on the triage screen)."""
-    base = _clauses(user, filters)
-    prev_uuid = db.session.scalar(
-        select(Finding.uuid).where(and_(*base, _key_before(finding.captured_at, finding.id)))
-        .order_by(Finding.captured_at.desc(), Finding.id.desc()).limit(1))
-    next_uuid = db.session.scalar(
-        select(Finding.uuid).where(and_(*base, _key_after(finding.captured_at, finding.id)))
-        .order_by(Finding.captured_at, Finding.id).limit(1))
-    return prev_uuid, next_uuid
+    before = _seek_ids(user, filters, _key_before(finding.captured_at, finding.id), True, 1)
+    after = _seek_ids(user, filters, _key_after(finding.captured_at, finding.id), False, 1)
+    return _uuid(before), _uuid(after)
+
+
+def _uuid(ids: list[int]) -> str | None:
+    return db.session.scalar(select(Finding.uuid).where(Finding.id == ids[0])) if ids else None
 
 
 def first_after(user: User, filters: QueueFilters, at: datetime, ident: int) -> str | None:
     """After acting on a finding it leaves the queue; the desk continues with the one that followed."""
-    return db.session.scalar(
-        select(Finding.uuid).where(and_(*_clauses(user, filters), _key_after(at, ident)))
-        .order_by(Finding.captured_at, Finding.id).limit(1))
+    return _uuid(_seek_ids(user, filters, _key_after(at, ident), False, 1))
 
 
 # --- facet counts ----------------------------------------------------------------------------------
 
+# The statuses work is done in. Counting the closed ones (verified, rejected … ~90% of a year's
+# findings) would mean reading most of the table on every page view, so they are listed uncounted.
+WORK_STATUSES = (Status.submitted.value, Status.accepted.value, Status.dispatched.value,
+                 Status.acknowledged.value, Status.disputed.value, Status.rectified.value)
+# Counting a view over closed findings is bounded: by a date range of at most this many days, or
+# else only the total is counted, up to TOTAL_CAP ("10000+").
+COUNTED_RANGE_DAYS = 92
+TOTAL_CAP = 10_000
+
+
+def _per_status(filters: QueueFilters) -> list[QueueFilters]:
+    """A status group as one filter per status: ``status = ?`` lets the (status, column, …) indexes
+    answer, where ``status IN (…)`` leads SQLite to scan the whole table in the grouped column's order."""
+    statuses = STATUS_GROUPS.get(filters.status)
+    return [replace(filters, status=s) for s in statuses] if statuses else [filters]
+
+
 def _grouped(user: User, filters: QueueFilters, facet: str, column, *, join_community: bool = False) -> dict:
-    clauses = _clauses(user, filters.without(facet))
-    stmt = select(column, func.count()).select_from(Finding)
-    if join_community:
-        stmt = stmt.join(Community, Community.id == Finding.community_id)
-    stmt = stmt.where(and_(*clauses)).group_by(column).order_by(func.count().desc()).limit(FACET_LIMIT)
-    return {key: n for key, n in db.session.execute(stmt) if key is not None}
+    totals: dict = {}
+    for f in _per_status(filters.without(facet)):
+        stmt = select(column, func.count()).select_from(Finding)
+        if join_community:
+            stmt = stmt.join(Community, Community.id == Finding.community_id)
+        stmt = stmt.where(and_(*_clauses(user, f))).group_by(column)
+        for key, n in db.session.execute(stmt):
+            if key is not None:
+                totals[key] = totals.get(key, 0) + n
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1])[:FACET_LIMIT])
+
+
+def _status_counts(user: User, filters: QueueFilters) -> dict:
+    """The status facet: one indexed count per work status, the other filters applied."""
+    base = filters.without("status")
+    return {s: n for s in WORK_STATUSES if (n := _count(user, replace(base, status=s)))}
+
+
+def _bounded(filters: QueueFilters) -> bool:
+    """Whether the rows behind this view are few enough to count on every page view."""
+    if filters.status in WORK_STATUSES or filters.status == "open":
+        return True
+    return bool(filters.date_from and filters.date_to
+                and (filters.date_to - filters.date_from).days <= COUNTED_RANGE_DAYS)
+
+
+def _count(user: User, filters: QueueFilters, cap: int | None = None) -> int:
+    total = 0
+    for f in _per_status(filters):
+        stmt = select(Finding.id).where(and_(*_clauses(user, f)))
+        if cap is not None:
+            stmt = stmt.limit(cap + 1 - total)
+        total += db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        if cap is not None and total > cap:
+            break
+    return total
 
 
 def counts(user: User, filters: QueueFilters) -> dict:
     """How many findings each filter value would show, given the other filters (faceted counts).
 
     Each facet drops its own filter, so choosing 文苑社区 still shows how many the other communities
-    hold. Names are loaded for the ids that occur, nothing else.
+    hold; each is one GROUP BY answered from a (status, column, captured_at, id) index. Over closed
+    findings without a short date range the values are listed without counts (``count`` None) and
+    the total is capped, so the page stays fast at a million findings.
     """
-    status = _grouped(user, filters, "status", Finding.status)
-    streets = _grouped(user, filters, "street_id", Community.street_id, join_community=True)
-    communities = _grouped(user, filters, "community_id", Finding.community_id)
-    categories = _grouped(user, filters, "category_id", Finding.category_id)
-    inspectors = _grouped(user, filters, "inspector_id", Finding.inspector_id)
-    sites = _grouped(user, filters, "site_id", Finding.site_id)
-    overdue = db.session.scalar(select(func.count()).select_from(Finding).where(
-        and_(*_clauses(user, replace(filters, overdue=True)))))
-    total = db.session.scalar(select(func.count()).select_from(Finding).where(and_(*_clauses(user, filters))))
+    bounded = _bounded(filters)
+    status = _status_counts(user, filters)
+    if bounded:
+        facets = {
+            "street_id": _grouped(user, filters, "street_id", Community.street_id, join_community=True),
+            "community_id": _grouped(user, filters, "community_id", Finding.community_id),
+            "category_id": _grouped(user, filters, "category_id", Finding.category_id),
+            "inspector_id": _grouped(user, filters, "inspector_id", Finding.inspector_id),
+            "site_id": _grouped(user, filters, "site_id", Finding.site_id),
+        }
+        total = _count(user, filters)
+        overdue = _count(user, replace(filters, overdue=True))
+    else:
+        facets = {name: None for name in ("street_id", "community_id", "category_id", "inspector_id", "site_id")}
+        total = _count(user, filters, cap=TOTAL_CAP)
+        overdue = None
 
-    def named(model, counts_by_id, label):
+    def named(model, counts_by_id, label, where=()):
+        if counts_by_id is None:  # uncounted: the choices themselves, from the reference tables
+            rows = db.session.scalars(select(model).where(*where).order_by(model.id).limit(500))
+            return sorted(({"id": r.id, "label": label(r), "count": None} for r in rows), key=lambda x: x["label"])
         if not counts_by_id:
             return []
         rows = db.session.scalars(select(model).where(model.id.in_(list(counts_by_id))))
         return sorted(({"id": r.id, "label": label(r), "count": counts_by_id[r.id]} for r in rows),
                       key=lambda x: (-x["count"], x["label"]))
 
+    site_scope = [Site.community_id == filters.community_id] if filters.community_id else [false()]
+    capped = not bounded and total > TOTAL_CAP
     return {
-        "total": total,
+        "total": TOTAL_CAP if capped else total,
+        "total_capped": capped,
         "overdue": overdue,
         "status": status,
-        "street_id": named(Street, streets, lambda r: r.name),
-        "community_id": named(Community, communities, lambda r: r.name),
-        "site_id": named(Site, sites, lambda r: r.name),
-        "category_id": named(Category, categories, lambda r: r.name_zh),
-        "inspector_id": named(User, inspectors, lambda r: r.display_name),
+        "street_id": named(Street, facets["street_id"], lambda r: r.name, [scope.street_filter(user)]),
+        "community_id": named(Community, facets["community_id"], lambda r: r.name, [scope.community_filter(user)]),
+        "site_id": named(Site, facets["site_id"], lambda r: r.name, [scope.site_filter(user), *site_scope]),
+        "category_id": named(Category, facets["category_id"], lambda r: r.name_zh, [Category.retired_at.is_(None)]),
+        "inspector_id": named(User, facets["inspector_id"], lambda r: r.display_name,
+                              [User.id.in_(select(UserRole.user_id).where(UserRole.role == Role.inspector.value))]),
     }
 
 
