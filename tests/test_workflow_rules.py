@@ -228,3 +228,29 @@ def test_after_photo_attached_to_the_rectify_event(ctx):
     rows = db.session.query(Photo).filter(Photo.event_id == result.event.id).order_by(Photo.position).all()
     assert [p.uuid for p in rows] == [p.uuid for p in photos]
     assert all(p.kind == "after" and p.finding_id == f.id and p.marked_sha256 for p in rows)
+
+
+# --- payload parsing never crashes ------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=8)
+FIELDS = ("type", "note", "reason", "duplicate_of", "party", "photo_ids", "expected_version", "captured_at",
+          "location", "category_code", "community_id", "site_id")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=6),
+       action=st.sampled_from([a.value for a in workflow.Action]))
+def test_any_json_payload_is_parsed_or_refused_with_422(app, payload, action):
+    """Whatever a phone or a script sends, the answer is a request or a per-field 422, never a 500."""
+    with app.test_request_context():
+        try:
+            request = workflow.parse_action({"type": action, **payload}, now=datetime(2026, 5, 6, tzinfo=UTC))
+        except Invalid as err:
+            assert err.fields and all(isinstance(v, str) for v in err.fields.values())
+        else:
+            assert request.payload_hash and request.type.value == payload.get("type", action)

@@ -262,7 +262,7 @@ def parse_action(data, *, now: datetime) -> ActionRequest:
     reasons = REASONS.get(action)
     reason = data.get("reason")
     if reasons is not None:
-        if reason not in reasons:
+        if not isinstance(reason, str) or reason not in reasons:  # a list or dict would raise TypeError
             errors["reason"] = _("请选择原因")
         else:
             req.reason = reason
@@ -328,7 +328,7 @@ def parse_action(data, *, now: datetime) -> ActionRequest:
         try:
             lat, lon = float(location["lat"]), float(location["lon"])
             acc = location.get("accuracy_m")
-            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (acc is not None and not 0 <= float(acc) <= 1e6):
                 raise ValueError
             req.location = {"lat": lat, "lon": lon, "accuracy_m": float(acc) if acc is not None else None}
         except (KeyError, TypeError, ValueError):
