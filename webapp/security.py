@@ -18,7 +18,9 @@ A view may set its own header (e.g. a stricter policy on a served photo); ``setd
 """
 from __future__ import annotations
 
-from flask import Flask, Response, request
+import math
+
+from flask import Flask, Request, Response, abort, json, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP_DIRECTIVES: tuple[tuple[str, str], ...] = (
@@ -72,6 +74,82 @@ HEADERS: dict[str, str] = {
 HSTS = "max-age=31536000"
 
 
+# --- input no database can hold -------------------------------------------------------------------
+
+def storable(value) -> bool:
+    """False for text PostgreSQL cannot store (NUL, or a lone UTF-16 surrogate that UTF-8 cannot encode)
+    and for non-finite numbers (JSON has none; a PostgreSQL JSON column refuses them)."""
+    stack = [value]
+    while stack:  # a loop, not recursion: the document may be nested nearly to the parser's limit
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return False
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+class _StrictJSON:
+    """The app's JSON provider for request bodies, with every way a body can be unusable made a ValueError.
+
+    Werkzeug's ``get_json`` answers a ValueError as bad input (400, or None when ``silent``); Python's
+    parser raises RecursionError for deep nesting, which would otherwise surface as a 500, and accepts
+    NaN, Infinity and escaped NUL or lone surrogates that only fail later, in the database.
+    """
+
+    def __init__(self, provider) -> None:
+        self.provider = provider
+
+    def loads(self, data, **kwargs):
+        try:
+            value = self.provider.loads(data, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        if not storable(value):
+            raise ValueError("JSON holds NUL, a lone surrogate or a non-finite number")
+        return value
+
+    def dumps(self, obj, **kwargs):
+        return self.provider.dumps(obj, **kwargs)
+
+
+class HardenedRequest(Request):
+    """Flask sets ``json_module`` to the app's provider on each request; we wrap whatever it sets."""
+
+    @property
+    def json_module(self):
+        return self.__dict__.get("_strict_json") or _StrictJSON(json)
+
+    @json_module.setter
+    def json_module(self, provider) -> None:
+        self.__dict__["_strict_json"] = _StrictJSON(provider)
+
+
+def refuse_nul_in_fields() -> None:
+    """A NUL in the path, a query or a form field cannot be stored or even compared in PostgreSQL
+    (a 500 there), whichever view it reaches."""
+    if "\x00" in request.path:
+        abort(400, description="NUL character in the path")
+    for values in (request.args, request.form if request.mimetype in FORM_TYPES else {}):
+        for key, value in values.items(multi=True) if values else ():
+            if "\x00" in key or "\x00" in value:
+                abort(400, description="NUL character in a request field")
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def set_security_headers(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
@@ -86,4 +164,6 @@ def init_app(app: Flask) -> None:
         # Only then are X-Forwarded-For/-Proto/-Host believed: remote_addr feeds login throttling,
         # the scheme decides HSTS and Secure cookies. Without a proxy anyone could forge them.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    app.request_class = HardenedRequest
+    app.before_request(refuse_nul_in_fields)
     app.after_request(set_security_headers)
