@@ -11,7 +11,10 @@ const $ = (id) => document.getElementById(id);
 
 function typing(event) {
   const t = event.target;
-  return t && (t.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName));
+  if (!t) return false;
+  // A ticked checkbox or radio keeps focus; the keys should still move through the queue.
+  if (t.tagName === "INPUT" && ["checkbox", "radio"].includes(t.type)) return false;
+  return t.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName);
 }
 
 function setupQueue() {
