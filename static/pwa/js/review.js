@@ -9,11 +9,12 @@ import { startCountdowns } from "./countdown.js";
 
 const $ = (id) => document.getElementById(id);
 
-function typing(event) {
+function typing(event, { checksAreKeys = false } = {}) {
   const t = event.target;
   if (!t) return false;
-  // A ticked checkbox or radio keeps focus; the keys should still move through the queue.
-  if (t.tagName === "INPUT" && ["checkbox", "radio"].includes(t.type)) return false;
+  // In the queue a ticked checkbox keeps focus and J/K should still move; on a finding page a
+  // focused radio (the duplicate choice) must not let "A" accept by accident.
+  if (checksAreKeys && t.tagName === "INPUT" && ["checkbox", "radio"].includes(t.type)) return false;
   return t.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName);
 }
 
@@ -27,7 +28,7 @@ function setupQueue() {
     items[index].scrollIntoView({ block: "nearest" });
   };
   document.addEventListener("keydown", (event) => {
-    if (typing(event) || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (typing(event, { checksAreKeys: true }) || event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key.toLowerCase();
     if (key === "j") { event.preventDefault(); focus(index + 1); }
     if (key === "k") { event.preventDefault(); focus(index - 1); }
