@@ -67,8 +67,13 @@ def test_desk_dispatch_offline_rectify_verify_and_history(browser, live, data_ap
     if not category.is_visible():
         phone.click("#xc-more-cats")
     category.click()
+    finding_uuid = phone.evaluate("""async () => {
+        const src = document.querySelector('script[src*="/js/app.js"]').src.replace('app.js', 'db.js');
+        return (await (await import(src)).kvGet('draft')).id;
+    }""")
     phone.click("#xc-save")
-    finding_uuid = outbox_items(phone)[-1]["id"]
+    phone.wait_for_selector("#xc-toast:not([hidden]):has-text('已保存')")
+    assert any(item["id"] == finding_uuid for item in outbox_items(phone))
     wait_until(lambda: finding_row(data_app, finding_uuid), message="the capture synced")
     browser.close()
 
