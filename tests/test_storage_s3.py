@@ -133,6 +133,11 @@ def test_presigned_serving_redirects_after_the_access_check(app, database_url, t
 
         photo = db.session.query(Photo).filter_by(uuid=photo_id).one()
         assert hashlib.sha256(fetched.content).hexdigest() == variant_sha256(photo, "view")
+    # Pages may show images from the bucket: its origin joins img-src, and only in this mode.
+    csp = client.get("/login").headers["Content-Security-Policy"]
+    img_src = next(d for d in csp.split("; ") if d.startswith("img-src "))
+    assert img_src == f"img-src 'self' blob: data: {settings['S3_ENDPOINT_URL']}"
+    assert settings["S3_ENDPOINT_URL"] not in csp.replace(img_src, "")
     # Whoever may not see the photo gets no link at all.
     denied = client.get(view_url, headers={"Authorization": f"Bearer {other}"})
     assert denied.status_code == 404 and "Location" not in denied.headers
@@ -147,6 +152,7 @@ def test_streamed_serving_from_s3(app, database_url, tmp_path, s3):
     response = client.get(view_url, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200 and response.mimetype == "image/jpeg"
     assert response.data[:2] == b"\xff\xd8"
+    assert settings["S3_ENDPOINT_URL"] not in client.get("/login").headers["Content-Security-Policy"]
 
 
 def test_x_accel_redirect_for_the_local_store(app, database_url, tmp_path):

@@ -8,9 +8,11 @@ Shared by the API's photo route and Open311's media links, which differ only in 
 """
 from __future__ import annotations
 
-from flask import Response, current_app, redirect
+from urllib.parse import urlsplit
 
-from .storage import LocalStore, get_storage
+from flask import Flask, Response, current_app, redirect
+
+from .storage import LocalStore, get_storage, key_for
 
 
 def offloaded(key: str, *, filename: str, cache_control: str) -> Response | None:
@@ -31,3 +33,16 @@ def offloaded(key: str, *, filename: str, cache_control: str) -> Response | None
         response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
         return response
     return None
+
+
+def presigned_origin(app: Flask) -> str | None:
+    """Where presigned photo links point (scheme://host[:port]), for the Content-Security-Policy's
+    img-src; None unless photos are served that way. Taken from a link the store actually makes
+    (a local computation, no request), so path-style MinIO and virtual-host AWS/OSS are both right."""
+    if app.config.get("PHOTO_SERVING") != "presigned":
+        return None
+    store = get_storage(app)
+    if not hasattr(store, "presigned_url"):
+        return None
+    parts = urlsplit(store.presigned_url(key_for("0" * 64), 60))
+    return f"{parts.scheme}://{parts.netloc}"

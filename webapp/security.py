@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 
-from flask import Flask, Request, Response, abort, json, request
+from flask import Flask, Request, Response, abort, current_app, json, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .photo_serving import presigned_origin
 
 CSP_DIRECTIVES: tuple[tuple[str, str], ...] = (
     ("default-src", "'self'"),
@@ -150,8 +152,19 @@ def refuse_nul_in_fields() -> None:
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+def headers_for(app: Flask) -> dict[str, str]:
+    """HEADERS, plus the photo bucket's origin in img-src when photos are served by presigned links
+    (PHOTO_SERVING=presigned): the browser then loads them from the bucket, not from us."""
+    origin = presigned_origin(app)
+    if not origin:
+        return HEADERS
+    csp = "; ".join(f"{name} {value} {origin}" if name == "img-src" else f"{name} {value}"
+                    for name, value in CSP_DIRECTIVES)
+    return {**HEADERS, "Content-Security-Policy": csp}
+
+
 def set_security_headers(response: Response) -> Response:
-    for name, value in HEADERS.items():
+    for name, value in current_app.extensions.get("xc_security_headers", HEADERS).items():
         response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
@@ -166,4 +179,5 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     app.request_class = HardenedRequest
     app.before_request(refuse_nul_in_fields)
+    app.extensions["xc_security_headers"] = headers_for(app)
     app.after_request(set_security_headers)
