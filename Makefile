@@ -66,5 +66,10 @@ test-s3:
 test-postgres:
 	$(BIN)/python -m pytest -q -m "not browser" $(PYTEST_ARGS)
 
+# The performance budgets (docs/benchmarks.md): one table, written to docs/benchmarks.md; non-zero when
+# a budget is missed. Minutes, not seconds, so not part of `make test`.
+bench: $(VENV)/.req-test translations browser-deps
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache
