@@ -50,6 +50,14 @@ class LiveServer:
         )
 
     def wait_ready(self, timeout: float = 30.0) -> LiveServer:
+        """Poll /healthz; on any failure the server is stopped, so no test leaves a gunicorn behind."""
+        try:
+            return self._wait(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait(self, timeout: float) -> LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -61,7 +69,6 @@ class LiveServer:
             except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.05)
-        self.stop()
         raise RuntimeError(f"gunicorn did not answer /healthz within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
@@ -70,6 +77,8 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
+        if self._log.closed:
+            return
         if self.process.poll() is None:
             # SIGINT is gunicorn's quick shutdown: a test has nothing in flight worth waiting for.
             self.process.send_signal(signal.SIGINT)
