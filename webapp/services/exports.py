@@ -110,6 +110,8 @@ def count_rows(user: User, flt: FindingFilter) -> int:
 def _csv_value(value) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):  # a note typed as =HYPERLINK(…)
+        return "'" + value  # stays text in Excel instead of becoming a live formula
     return "" if value is None else str(value)
 
 
@@ -160,6 +162,10 @@ def write_table(workbook: Workbook, title: str, header: list[str], rows: Iterabl
             if isinstance(value, datetime):
                 cell = WriteOnlyCell(sheet, value=value)
                 cell.number_format = "yyyy-mm-dd hh:mm"
+                out.append(cell)
+            elif isinstance(value, str) and value.startswith("="):  # text from a phone is never a formula
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"
                 out.append(cell)
             else:
                 out.append(value)
