@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def _compile_translations() -> None:
     # `make test` compiles them; this keeps a bare `pytest tests/test_x.py` working too.
     catalogues = ROOT / "webapp" / "translations"
-    if list(catalogues.glob("*/LC_MESSAGES/messages.po")) and not list(catalogues.glob("*/LC_MESSAGES/messages.mo")):
+    stale = [po for po in catalogues.glob("*/LC_MESSAGES/messages.po")
+             if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime]
+    if stale:
         subprocess.run([sys.executable, "-m", "babel.messages.frontend", "compile", "-d",
                         str(ROOT / "webapp" / "translations")], check=False)
 

@@ -31,8 +31,14 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(ZoneInfo(current_app.config["LOCAL_TIMEZONE"])).strftime(fmt)
 
 
+def category_name(category) -> str:
+    """A category in the reader's language: categories are data with both names, not gettext strings."""
+    return category.name(str(get_locale())) if category is not None else ""
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(category_name, "category_name")
 
     @app.context_processor
     def navigation():

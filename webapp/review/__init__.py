@@ -10,9 +10,11 @@ def _helpers():
     from ..services.photos import photo_urls
 
     from flask_babel import gettext as _
+    from flask_babel import pgettext
 
     return {"photo_urls": photo_urls,
-            "countdown_words": {"left": _("还剩 "), "overdue": _("已超期 "), "hours": _("小时"), "minutes": _("分")}}
+            "countdown_words": {"left": _("还剩 "), "overdue": _("已超期 "),
+                                "hours": pgettext("countdown", "小时"), "minutes": _("分")}}
 
 
 def _register_badge() -> None:

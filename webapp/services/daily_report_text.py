@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from .daily_report import DailyReport, ProblemItem
@@ -112,8 +113,12 @@ def _status_lines(report: DailyReport) -> list[Line]:
 
 
 def chat_parts(report: DailyReport, limit: int = DEFAULT_LIMIT) -> list[str]:
-    """The report as one or more chat messages, each at most ``limit`` characters when possible."""
-    return split_parts(title(report), body_lines(report), limit)
+    """The report as one or more chat messages, each at most ``limit`` characters when possible.
+
+    Always Chinese, whatever language the reader's app is in: the text is pasted into the Chinese
+    work group, and its body (category names, notes) is Chinese anyway."""
+    with force_locale("zh_CN"):
+        return split_parts(title(report), body_lines(report), limit)
 
 
 def split_parts(head: str, lines: list[Line], limit: int) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta, timezone
 
+from flask_babel import get_locale
 from sqlalchemy import ColumnElement, and_, false, func, literal, select, tuple_, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -329,7 +330,7 @@ def counts(user: User, filters: QueueFilters) -> dict:
         "street_id": named(Street, facets["street_id"], lambda r: r.name, [scope.street_filter(user)]),
         "community_id": named(Community, facets["community_id"], lambda r: r.name, [scope.community_filter(user)]),
         "site_id": named(Site, facets["site_id"], lambda r: r.name, [scope.site_filter(user), *site_scope]),
-        "category_id": named(Category, facets["category_id"], lambda r: r.name_zh, [Category.retired_at.is_(None)]),
+        "category_id": named(Category, facets["category_id"], lambda r: r.name(str(get_locale())), [Category.retired_at.is_(None)]),
         "inspector_id": named(User, facets["inspector_id"], lambda r: r.display_name,
                               [User.id.in_(select(UserRole.user_id).where(UserRole.role == Role.inspector.value))]),
     }

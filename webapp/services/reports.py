@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, ColumnElement, case, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -42,14 +43,14 @@ OK = FindingKind.ok.value
 MAX_PERIOD_DAYS = 366
 
 STATUS_LABELS = {
-    "submitted": "待审核", "accepted": "已立案", "rejected": "已驳回", "duplicate": "重复",
-    "dispatched": "已派遣", "acknowledged": "已签收", "disputed": "有异议", "rectified": "已整改",
-    "verified": "已核查", "ok": "卫生尚可",
+    "submitted": _l("待审核"), "accepted": _l("已立案"), "rejected": _l("已驳回"), "duplicate": _l("重复"),
+    "dispatched": _l("已派遣"), "acknowledged": _l("已签收"), "disputed": _l("有异议"), "rectified": _l("已整改"),
+    "verified": _l("已核查"), "ok": _l("卫生尚可"),
 }
 
 
 def status_label(status: str | None) -> str:
-    return _(STATUS_LABELS[status]) if status in STATUS_LABELS else (status or "")
+    return str(STATUS_LABELS[status]) if status in STATUS_LABELS else (status or "")
 
 
 def local_tz() -> ZoneInfo:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import exists, select
 
 from ..extensions import db
@@ -64,7 +65,7 @@ PARTY_ROLES = (Role.community, Role.manager)
 STATUS_LABELS = {
     S.submitted.value: _l("待审核"),
     S.accepted.value: _l("已立案"),
-    S.rejected.value: _l("不予立案"),
+    S.rejected.value: lazy_pgettext("status", "不予立案"),  # the button reads "Reject", the state "Rejected"
     S.duplicate.value: _l("重复"),
     S.dispatched.value: _l("已派遣"),
     S.acknowledged.value: _l("已签收"),

@@ -8,11 +8,12 @@ from . import views  # noqa: E402,F401
 @bp.context_processor
 def _helpers():
     from flask_babel import gettext as _
+    from flask_babel import pgettext
 
     from ..services.photos import photo_urls
 
     return {"photo_urls": photo_urls, "page_strings": {
-        "left": _("还剩 "), "overdue": _("已超期 "), "hours": _("小时"), "minutes": _("分"),
+        "left": _("还剩 "), "overdue": _("已超期 "), "hours": pgettext("countdown", "小时"), "minutes": _("分"),
         "queued": _("已保存在手机上,有网络时自动发送"),
         "sending": _("正在发送…"),
         "sent": _("已发送"),
