@@ -154,7 +154,9 @@ def world(ctx):
     data = {"litter": category("litter"), "shop_outside": category("shop_outside"),
             # data, not interface: place names, and English category names that quote a Chinese term
             "places": ["古楼街道", "汇金社区", "运河路西沿儿商户", "湖西早市", "活禽区",
-                       *(c.name_en for c in db.session.query(Category))]}
+                       *(c.name_en for c in db.session.query(Category))],
+            # the console edits both names of a category, so it shows the Chinese one too
+            "names_zh": [c.name_zh for c in db.session.query(Category)]}
     return users, data
 
 
@@ -201,6 +203,8 @@ PAGES = [
      ["社区排名", "按期整改率", "导出问题清单"]),
     ("admin", "/admin/", ["Overview", "Users", "Places", "Categories", "Active accounts"],
      ["概览", "用户", "在用账号"]),
+    ("admin", "/admin/categories/", ["Problem categories", "City appearance", "Move up"],
+     ["问题类别", "市容环境", "上移"]),
 ]
 
 
@@ -217,7 +221,8 @@ def test_english_user_sees_english(client, auth, world, who, url, english, chine
         if word in ("Litter", "Goods outside shop"):  # category names come from the data's English column
             word = data["litter" if word == "Litter" else "shop_outside"].name_en
         assert word in html, f"{word!r} missing from {url} in English"
-    leftovers = _chinese_left(html, data["places"] + [users[who].display_name])
+    shown = data["places"] + [users[who].display_name] + (data["names_zh"] if url.startswith("/admin/categories") else [])
+    leftovers = _chinese_left(html, shown)
     assert not leftovers, f"untranslated Chinese on {url} for an English user: {leftovers}"
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Category
 from ..services import admin_places as service
-from ..services.categories import FAMILIES
+from ..services.categories import FAMILY_LABELS
 from ..services.errors import ServiceError
 from . import bp
 from .common import apply_errors
@@ -34,7 +34,7 @@ def _data(form: CategoryForm) -> service.CategoryData:
 def categories():
     rows = list(db.session.scalars(select(Category).order_by(Category.retired_at.is_not(None), Category.sort_order,
                                                              Category.id)))
-    return render_template("admin/categories.html", categories=rows, families=FAMILIES, units=DEADLINE_UNIT_LABELS,
+    return render_template("admin/categories.html", categories=rows, families=FAMILY_LABELS, units=DEADLINE_UNIT_LABELS,
                            routes=ROUTES_TO_LABELS, action_form=ActionForm())
 
 

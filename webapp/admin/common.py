@@ -100,10 +100,10 @@ FIELD_LABELS = {
 def value_labels() -> dict[str, dict]:
     """Per snapshot key, the words for stored codes (role "manager" → 市场管理员)."""
     from ..services.admin import ROLE_LABELS
-    from ..services.categories import FAMILIES
+    from ..services.categories import FAMILY_LABELS
     from .forms import DEADLINE_UNIT_LABELS, ROUTES_TO_LABELS, SITE_KIND_LABELS, WEBHOOK_KIND_LABELS
 
     return {"roles": ROLE_LABELS, "kind": {**SITE_KIND_LABELS, **WEBHOOK_KIND_LABELS},
             "deadline_unit": DEADLINE_UNIT_LABELS, "routes_to": ROUTES_TO_LABELS,
-            "family": {code: zh for code, (zh, _en) in FAMILIES.items()},
+            "family": FAMILY_LABELS,
             "locale": {"zh_CN": "中文", "en": "English"}}

@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..models import DeadlineUnit, RoutesTo, SiteKind, WebhookKind
 from ..services.admin import ROLE_LABELS
-from ..services.categories import FAMILIES
+from ..services.categories import FAMILY_LABELS
 
 def choices(labels: dict) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in labels.items()]
@@ -67,7 +67,7 @@ class CategoryForm(FlaskForm):
     code = StringField(_l("代码"), validators=[Optional(), Length(max=40)])
     name_zh = StringField(_l("中文名称"), validators=[DataRequired(), Length(max=100)])
     name_en = StringField(_l("英文名称"), validators=[Optional(), Length(max=100)])
-    family = SelectField(_l("分组"), choices=choices({code: zh for code, (zh, _en) in FAMILIES.items()}))
+    family = SelectField(_l("分组"), choices=choices(FAMILY_LABELS))
     deadline_unit = SelectField(_l("整改期限"), choices=choices(DEADLINE_UNIT_LABELS))
     deadline_value = IntegerField(_l("期限数值"), validators=[Optional()], default=0)
     routes_to = SelectField(_l("派遣给"), choices=choices(ROUTES_TO_LABELS))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -58,7 +59,7 @@ def _service_error(err: ServiceError):
 @bp.app_errorhandler(CSRFError)
 def _csrf_error(err: CSRFError):
     if is_api_request():
-        return error_response(400, "csrf_failed", "CSRF token missing or invalid; fetch /api/v1/session again.")
+        return error_response(400, "csrf_failed", _("CSRF 令牌缺失或无效，请重新获取 /api/v1/session。"))
     return err.description, 400
 
 
@@ -73,7 +74,7 @@ def _http_error(err: HTTPException):
 @login_manager.unauthorized_handler
 def _unauthorized():
     if is_api_request():
-        return error_response(401, "unauthenticated", "Log in again; the outbox is kept.")
+        return error_response(401, "unauthenticated", _("请重新登录；待发送的记录都保留在手机上。"))
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 

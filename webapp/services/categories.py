@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from flask_babel import get_locale
+from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 
 from ..extensions import db
@@ -18,6 +20,15 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "pests": ("病媒防制", "Pest control"),
     "staffing": ("人员到岗", "Staff on duty"),
 }
+
+
+
+def _family_name(zh: str, en: str) -> str:
+    return en if str(get_locale()).startswith("en") else zh
+
+
+# Family names are data in both languages (like category names), picked when the label is shown.
+FAMILY_LABELS: dict[str, LazyString] = {code: LazyString(_family_name, zh, en) for code, (zh, en) in FAMILIES.items()}
 
 
 class CategorySpec(NamedTuple):
