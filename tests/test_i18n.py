@@ -156,7 +156,7 @@ def world(ctx):
             "places": ["古楼街道", "汇金社区", "运河路西沿儿商户", "湖西早市", "活禽区",
                        *(c.name_en for c in db.session.query(Category))],
             # the console edits both names of a category, so it shows the Chinese one too
-            "names_zh": [c.name_zh for c in db.session.query(Category)]}
+            "names_zh": [c.name_zh for c in db.session.query(Category)], "site_id": site.id}
     return users, data
 
 
@@ -267,3 +267,15 @@ def test_daily_report_chat_text_stays_chinese_for_an_english_reader(client, auth
     page = client.get("/reports/daily").get_data(as_text=True)
     assert "Chat message" in page and "Sanitation supervision report" in page
     assert "卫生督导通报" in page  # the chat box holds the same Chinese text
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
+def test_site_history_names_categories_in_the_readers_language(client, auth, world, locale):
+    users, data = world
+    _set_locale(users, locale)
+    auth.login(users["leader"].username)
+    html = client.get(f"/reports/sites/{data['site_id']}").get_data(as_text=True)
+    shown, hidden = data["shop_outside"].name_en, data["shop_outside"].name_zh
+    if locale != "en":
+        shown, hidden = hidden, shown
+    assert shown in html and hidden not in html

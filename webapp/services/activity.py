@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import and_, distinct, func, select
 
@@ -157,6 +158,7 @@ def market_view(user: User, flt: FindingFilter) -> list[MarketTable]:
     zones = dict(db.session.execute(select(Zone.id, Zone.name)).all())
     zone_order = dict(db.session.execute(select(Zone.id, Zone.sort_order)).all())
     categories = {c.id: c for c in db.session.scalars(select(Category))}
+    locale = str(get_locale())
     cells: dict[int, dict[tuple, list[int]]] = {}
     for site_id, zone_id, category_id, week_index, n in rows:
         key = (zone_id, category_id)
@@ -172,7 +174,7 @@ def market_view(user: User, flt: FindingFilter) -> list[MarketTable]:
                             categories[kv[0][1]].sort_order if kv[0][1] in categories else 10**6),
         ):
             category = categories.get(category_id)
-            table.rows.append((zones.get(zone_id, _("未分区")), category.name_zh if category else _("未分类"),
+            table.rows.append((zones.get(zone_id, _("未分区")), category.name(locale) if category else _("未分类"),
                                counts, sum(counts)))
         tables.append(table)
     return tables
@@ -199,23 +201,28 @@ def site_history(user: User, site_id: int, flt: FindingFilter, limit: int = 500)
         raise NotFound(_("没有这个点位，或您无权查看。"))
     where = [*finding_where(user, flt), Finding.site_id == site_id]
     rows = db.session.execute(
-        select(Finding.id, Finding.uuid, Finding.captured_at, Finding.kind, Category.name_zh, Finding.note,
+        select(Finding.id, Finding.uuid, Finding.captured_at, Finding.kind, Category.name_zh, Category.name_en,
+               Finding.note,
                Finding.status, User.display_name, Finding.deadline, Finding.rectified_at, Finding.overdue_at)
         .join(User, User.id == Finding.inspector_id)
         .outerjoin(Category, Category.id == Finding.category_id)
         .where(*where).order_by(Finding.captured_at.desc(), Finding.id.desc()).limit(limit)
     ).all()
+    english = str(get_locale()).startswith("en")  # category names are data in both languages
     findings = [
         SiteFinding(r.id, r.uuid, r.captured_at, r.kind,
-                    _("卫生尚可") if r.kind == OK else problem_phrase(r.name_zh, r.note), r.status, r.display_name,
+                    _("卫生尚可") if r.kind == OK else problem_phrase(r.name_en if english else r.name_zh, r.note),
+                    r.status, r.display_name,
                     r.deadline, r.rectified_at, r.overdue_at is not None)
         for r in rows
     ]
     n = func.count().label("n")
     by_category = db.session.execute(
-        select(Category.name_zh, n).select_from(Finding).join(Category, Category.id == Finding.category_id)
-        .where(*where, valid_problem()).group_by(Category.name_zh).order_by(n.desc(), Category.name_zh)
+        select(Category.name_zh, Category.name_en, n).select_from(Finding)
+        .join(Category, Category.id == Finding.category_id)
+        .where(*where, valid_problem()).group_by(Category.id, Category.name_zh, Category.name_en)
+        .order_by(n.desc(), Category.name_zh)
     ).all()
     total = db.session.scalar(select(func.count()).select_from(Finding).where(*where))
-    return site, findings, [(name, int(count)) for name, count in by_category], int(total or 0)
+    return site, findings, [(en if english else zh, int(count)) for zh, en, count in by_category], int(total or 0)
 
