@@ -130,3 +130,21 @@ def test_league_xlsx_follows_the_chosen_sort(day, auth, client):
     assert rows[0] == LEAGUE_HEADER
     assert [r[1] for r in rows[1:]] == ["公园社区", "香江社区", "汇金社区", None]
     assert rows[3] == ["古楼街道", "汇金社区", 8, 6, 5, 2, 40.0, 2, 3, 3.4, 1, 1]
+
+
+def test_notes_that_look_like_formulas_stay_text(day, auth, client):
+    from tests.factories import make_finding
+    from tests.report_day import at
+
+    make_finding(day.inspector, day.gongyuan, category_code="litter", captured_at=at(18, 12, 0),
+                 note='=HYPERLINK("http://example.invalid","点我")', status="accepted")
+    make_finding(day.inspector, day.gongyuan, category_code="litter", captured_at=at(18, 12, 5),
+                 note="-1+1 楼下垃圾", status="accepted")
+    db.session.commit()
+    auth.login("neiqin")
+    q = f"{Q}&community={day.gongyuan.id}"
+    rows = read_csv(client.get(f"/reports/findings.csv?{q}"))
+    assert [r[9] for r in rows[1:]] == ['\'=HYPERLINK("http://example.invalid","点我")', "'-1+1 楼下垃圾"]
+    book = load_workbook(io.BytesIO(client.get(f"/reports/findings.xlsx?{q}").data))
+    cell = book.active["J2"]
+    assert cell.value == '=HYPERLINK("http://example.invalid","点我")' and cell.data_type == "s"

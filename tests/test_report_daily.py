@@ -260,3 +260,25 @@ def test_street_outside_the_leaders_scope_is_404(day, auth, client):
 def test_inspectors_cannot_open_the_report(day, auth, client):
     auth.login("xuncha1")
     assert client.get("/reports/daily?date=2025-09-18").status_code == 403
+
+
+def test_earlier_overdue_beyond_the_list_limit_is_counted(day, monkeypatch):
+    from tests.factories import make_finding
+    from webapp.services import daily_report, daily_report_xlsx
+
+    make_finding(day.inspector, day.huijin, site=day.findings["leaves"].site, category_code="litter",
+                 captured_at=at(15, 9, 0), note="垃圾桶旁有纸箱", status="dispatched",
+                 dispatched_at=at(15, 9, 30), deadline=at(16, 0, 0))
+    db.session.commit()
+    monkeypatch.setattr(daily_report, "EARLIER_LIMIT", 1)
+    monkeypatch.setattr(daily_report_xlsx, "EARLIER_SHEET_LIMIT", 1)
+    report = build_daily_report(day.desk, DAY, day.gulou.id, now=NOW)
+    text = chat_parts(report)[0]
+    # The most overdue (deadline 09-16 00:00) is named; the other is counted.
+    assert ("往日超期未整改2条：\n"
+            "汇金社区 管道局家属院：散落垃圾（垃圾桶旁有纸箱）（9月15日发现，期限9月16日 00:00）；\n"
+            "……另有1条，详见表格。\n往日问题今日整改1条：") in text
+    book = load_workbook(io.BytesIO(daily_report_xlsx.daily_report_xlsx(day.desk, report)))
+    rows = [list(r) for r in book["往日超期未整改"].iter_rows(values_only=True)]
+    assert len(rows) == 3 and rows[1][2] == "汇金社区 管道局家属院"
+    assert rows[2][0] == "……另有1条，请用问题清单导出查看全部。"

@@ -112,6 +112,25 @@ def street_filter(user: User) -> ColumnElement[bool]:
     return Street.id.in_(select(Community.street_id).where(community_filter(user)))
 
 
+def whole_community_filter(user: User) -> ColumnElement[bool]:
+    """Communities every one of whose findings the user may see (a WHERE clause over ``Community``).
+
+    Per-community aggregates (the dashboard's rollup) may only be shown for these: an inspector's own
+    findings or a manager's market make part of a community visible, never the whole of it, so
+    they add nothing here (``community_filter`` is wider on purpose: it feeds pick lists).
+    """
+    if not _active(user):
+        return false()
+    if sees_everything(user):
+        return true()
+    clauses: list[ColumnElement[bool]] = []
+    if user.has_role(Role.leader) and user.streets:
+        clauses.append(Community.street_id.in_([s.id for s in user.streets]))
+    if user.has_role(Role.community) and user.communities:
+        clauses.append(Community.id.in_([c.id for c in user.communities]))
+    return or_(*clauses) if clauses else false()
+
+
 # --- Open311: what partner platforms see without a login --------------------------------------------
 
 # The desk's acceptance (立案) is what makes a finding public; submitted, rejected and duplicate ones,

@@ -18,3 +18,8 @@ def register_cli(app: Flask) -> None:
 
     for command in backup_commands:
         app.cli.add_command(command)
+
+    from .reports import COMMANDS as report_commands
+
+    for command in report_commands:
+        app.cli.add_command(command)

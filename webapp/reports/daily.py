@@ -13,7 +13,7 @@ from ..services.daily_report import build_daily_report
 from ..services.daily_report_text import chat_parts, short_time, summary, title
 from ..services.daily_report_xlsx import daily_report_xlsx
 from ..services.errors import BadRequest
-from ..services.reports import local_today, status_label, street_choices
+from ..services.reports import STATUS_LABELS, local_today, local_tz, status_label, street_choices
 from . import bp
 from .common import FindingLinks, ThumbUrls
 from .params import chat_limit, parse_choice, parse_date, parse_id
@@ -28,7 +28,7 @@ def daily():
     day = parse_date(request.args.get("date"), "date", default=local_today())
     street_id = parse_id(request.args, "street")
     user = current_user._get_current_object()
-    report = build_daily_report(user, day, street_id)
+    report = build_daily_report(user, day, street_id, photos=fmt == "html")
     parts = chat_parts(report, chat_limit()) if fmt != "xlsx" else []
 
     if fmt == "text":
@@ -51,13 +51,25 @@ def daily():
                      "Cache-Control": "no-store"},
         )
 
+    tz = local_tz()
+    # URLs for every problem built here in one pass: thousands of calls from the template cost more.
+    thumb_url, finding_link = ThumbUrls(), FindingLinks()
+    thumbs, links = {}, {}
+    for item in (*report.fixed, *report.still_open):
+        if item.thumb is not None:
+            thumbs[item.finding_id] = thumb_url(item.thumb)
+        links[item.finding_id] = finding_link(item.uuid, item.finding_id)
+
+    def when(value, fmt="%m-%d %H:%M"):
+        return value.astimezone(tz).strftime(fmt) if value is not None else ""
+
     args = {"date": day.isoformat()}
     if street_id is not None:
         args["street"] = str(street_id)
     return render_template(
         "reports/daily.html", report=report, parts=parts, limit=chat_limit(), title=title(report),
         summary=summary(report), generated=short_time(report.generated_at), streets=street_choices(user),
-        street_id=street_id, day=day, thumb_url=ThumbUrls(), finding_link=FindingLinks(),
-        status_label=status_label, text_url=url_for("reports.daily", format="text", **args),
+        street_id=street_id, day=day, thumbs=thumbs, links=links,
+        labels={s: status_label(s) for s in STATUS_LABELS}, when=when, text_url=url_for("reports.daily", format="text", **args),
         xlsx_url=url_for("reports.daily", format="xlsx", **args),
     )

@@ -17,7 +17,7 @@ from ..services.reports import (
 from . import bp, charts
 from .common import FindingLinks
 from .daily import REPORT_ROLES
-from .params import PERIOD_CHOICES, parse_choice, parse_filter, parse_id
+from .params import PERIOD_CHOICES, parse_choice, parse_filter
 
 
 def family_label(code: str) -> str:

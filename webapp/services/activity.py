@@ -19,9 +19,9 @@ from ..extensions import db
 from ..models import Category, Community, Finding, Role, Site, SiteKind, User, UserRole, Zone
 from ..models.users import user_streets
 from ..scope import community_filter, site_filter
-from .dashboard import _n, valid_problem
+from .dashboard import valid_problem
 from .errors import NotFound
-from .reports import OK, PROBLEM, FindingFilter, day_bucket, finding_where, problem_phrase
+from .reports import OK, PROBLEM, FindingFilter, count_if, day_bucket, finding_where, problem_phrase
 
 
 @dataclass
@@ -64,7 +64,7 @@ def inspector_activity(user: User, flt: FindingFilter) -> tuple[list, list[Inspe
 
     per_day = db.session.execute(
         select(Finding.inspector_id, User.display_name, bucket, func.count().label("n"),
-               _n(Finding.kind == OK).label("ok"), _n(Finding.kind == PROBLEM).label("problems"))
+               count_if(Finding.kind == OK).label("ok"), count_if(Finding.kind == PROBLEM).label("problems"))
         .join(User, User.id == Finding.inspector_id)
         .where(*where).group_by(Finding.inspector_id, User.display_name, bucket)
     ).all()

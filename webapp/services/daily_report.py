@@ -14,19 +14,24 @@ Why it is built the way it is:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from ..extensions import db
 from ..models import Category, Community, Finding, Photo, PhotoKind, Site, Street, User
 from ..scope import finding_filter, street_filter
 from .reports import (
-    ACCEPTED_STATUSES, FIXED_STATUSES, OK, OPEN_STATUSES, PROBLEM, local_day_bounds, problem_phrase,
-    resolve_street,
+    ACCEPTED_STATUSES, FIXED_STATUSES, OK, OPEN_STATUSES, PROBLEM, count_if, local_day_bounds, problem_phrase,
+    resolve_street, unindexed,
 )
+
+
+# Problems from earlier days named one by one in the report; more are counted and in the XLSX.
+EARLIER_LIMIT = 30
 
 
 @dataclass
@@ -45,7 +50,7 @@ class ProblemItem:
     rectified_at: datetime | None
     fixed: bool
     late: bool  # fixed after its deadline, or still open past it
-    thumb: Photo | None = None  # first before-photo, for the printed page
+    thumb: object | None = None  # first before-photo (a row with uuid and hashes), for the printed page
 
 
 @dataclass
@@ -84,8 +89,11 @@ class DailyReport:
     communities: list[CommunityBlock]
     fixed: list[ProblemItem]
     still_open: list[ProblemItem]
+    # Earlier days' problems are listed up to EARLIER_LIMIT (most urgent first); the totals count all.
     earlier_overdue: list[ProblemItem]
     earlier_fixed_today: list[ProblemItem]
+    earlier_overdue_total: int = 0
+    earlier_fixed_total: int = 0
 
     @property
     def title_place(self) -> str:
@@ -96,9 +104,10 @@ class DailyReport:
 
 
 def build_daily_report(user: User, day: date, street_id: int | None = None,
-                       now: datetime | None = None) -> DailyReport:
+                       now: datetime | None = None, *, photos: bool = False) -> DailyReport:
     """Assemble the report for ``day`` (local date) for one street, or every street in the user's scope.
 
+    ``photos`` attaches each problem's first before-photo (only the printed page shows them).
     Raises NotFound when the street is unknown or outside the user's scope.
     """
     now = now or datetime.now(timezone.utc)
@@ -110,7 +119,7 @@ def build_daily_report(user: User, day: date, street_id: int | None = None,
     else:
         streets = list(db.session.scalars(select(Street).where(street_filter(user)).order_by(Street.name, Street.id)))
         place = Community.street_id.in_([s.id for s in streets]) if streets else Community.id.is_(None)
-    visible = [finding_filter(user), Finding.community_id.in_(select(Community.id).where(place))]
+    visible = _visible(user, place)
     day_rows = [Finding.captured_at >= start, Finding.captured_at < end, *visible]
 
     communities: dict[int, CommunityBlock] = {}
@@ -127,25 +136,25 @@ def build_daily_report(user: User, day: date, street_id: int | None = None,
             communities[community_id] = CommunityBlock(row.id, row.name, row.street_id, row.street_name)
         return communities[community_id]
 
-    site_names = _site_names(day_rows)
+    # One pass over the day's rows: per community and site, what the lines and the counts need.
+    aggregates = _day_aggregates(day_rows, now)
+    site_names = dict(db.session.execute(
+        select(Site.id, Site.name).where(Site.id.in_([r.site_id for r in aggregates if r.site_id is not None]))
+    ).all())
     problems = _accepted_problems(day_rows, site_names, community_names, now)
-    _attach_thumbnails(day_rows, problems)
+    if photos:
+        _attach_thumbnails(day_rows, problems)
     by_site: dict[tuple[int, int | None], list[ProblemItem]] = defaultdict(list)
     for item in problems:
         by_site[(item.community_id, item.site_id)].append(item)
 
+    for row in aggregates:
+        target = block(row.community_id)
+        for name in ("problems", "fixed", "fixed_late", "open", "open_overdue", "pending"):
+            setattr(target, name, getattr(target, name) + int(getattr(row, name) or 0))
     # Sites in patrol order (first record of the day), so the report follows the route walked.
-    is_accepted = and_(Finding.kind == PROBLEM, Finding.status.in_(ACCEPTED_STATUSES))
-    site_rows = db.session.execute(
-        select(
-            Finding.community_id, Finding.site_id,
-            func.sum(case((Finding.kind == OK, 1), else_=0)).label("n_ok"),
-            func.sum(case((is_accepted, 1), else_=0)).label("n_accepted"),
-            func.min(Finding.captured_at).label("first_at"),
-        ).where(*day_rows, Finding.site_id.is_not(None))
-        .group_by(Finding.community_id, Finding.site_id)
-    ).all()
-    for row in sorted(site_rows, key=lambda r: (r.first_at, r.site_id)):
+    fine = _("卫生尚可")
+    for row in sorted((r for r in aggregates if r.site_id is not None), key=lambda r: (r.first_at, r.site_id)):
         target = block(row.community_id)
         target.sites_checked += 1
         if row.n_accepted:
@@ -153,7 +162,7 @@ def build_daily_report(user: User, day: date, street_id: int | None = None,
             target.lines.append(SiteLine(site_names[row.site_id], _join_phrases(items), False, items))
         elif row.n_ok:
             target.sites_ok += 1
-            target.lines.append(SiteLine(site_names[row.site_id], _("卫生尚可"), True))
+            target.lines.append(SiteLine(site_names[row.site_id], fine, True))
 
     # Findings without a site: a problem is listed in its own words; an ok record by its note.
     for item in problems:
@@ -161,14 +170,12 @@ def build_daily_report(user: User, day: date, street_id: int | None = None,
             block(item.community_id).lines.append(SiteLine(None, item.phrase, False, [item]))
     siteless_ok = db.session.execute(
         select(Finding.community_id, Finding.note, func.min(Finding.captured_at).label("first_at"))
-        .where(*day_rows, Finding.site_id.is_(None), Finding.kind == OK)
+        .where(*day_rows, unindexed(Finding.site_id).is_(None), Finding.kind == OK, Finding.status == OK)
         .group_by(Finding.community_id, Finding.note)
     ).all()
     for row in sorted(siteless_ok, key=lambda r: (r.first_at, r.note)):
         label = " ".join((row.note or "").split()) or _("未指定点位")
-        block(row.community_id).lines.append(SiteLine(label, _("卫生尚可"), True))
-
-    _count_statuses(day_rows, now, block)
+        block(row.community_id).lines.append(SiteLine(label, fine, True))
 
     ordered = sorted(communities.values(), key=lambda c: (c.street_name, c.street_id, c.name, c.id))
     # Status lists follow the same community order as the site lines, then the order found.
@@ -178,21 +185,45 @@ def build_daily_report(user: User, day: date, street_id: int | None = None,
     def in_order(items: list[ProblemItem]) -> list[ProblemItem]:
         return sorted(items, key=lambda p: (position[p.community_id], p.captured_at, p.finding_id))
 
-    earlier = [Finding.captured_at < start, *visible]
+    overdue_where = _earlier_overdue_where(visible, start, now)
+    # Found by the rectified_at index: the day's fixes are few, the street's earlier findings are not.
+    fixed_where = [unindexed(Finding.captured_at) < start, finding_filter(user),
+                   unindexed(Finding.community_id).in_(select(Community.id).where(place)),
+                   unindexed(Finding.status).in_(ACCEPTED_STATUSES),
+                   Finding.rectified_at >= start, Finding.rectified_at < end]
     return DailyReport(
         day=day, generated_at=now, streets=streets, all_streets=street is None, communities=ordered,
         fixed=in_order([p for p in problems if p.fixed]), still_open=in_order([p for p in problems if not p.fixed]),
-        earlier_overdue=in_order(_earlier_problems(
-            [*earlier, Finding.status.in_(OPEN_STATUSES), Finding.deadline < now], now)),
-        earlier_fixed_today=in_order(_earlier_problems(
-            [*earlier, Finding.status.in_(ACCEPTED_STATUSES), Finding.rectified_at >= start,
-             Finding.rectified_at < end], now)),
+        earlier_overdue=in_order(_earlier_problems(overdue_where, now, Finding.deadline, EARLIER_LIMIT)),
+        earlier_fixed_today=in_order(_earlier_problems(fixed_where, now, Finding.rectified_at, EARLIER_LIMIT)),
+        earlier_overdue_total=_count(overdue_where), earlier_fixed_total=_count(fixed_where),
     )
 
 
-def _site_names(day_rows) -> dict[int, str]:
-    checked = select(Finding.site_id).where(*day_rows, Finding.site_id.is_not(None)).distinct()
-    return dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(checked))).all())
+def _visible(user: User, place) -> list:
+    return [finding_filter(user), Finding.community_id.in_(select(Community.id).where(place))]
+
+
+def _earlier_overdue_where(visible, start: datetime, now: datetime) -> list:
+    # Few rows, found by (status, community_id, deadline, …); captured_at must not lure SQLite away.
+    return [unindexed(Finding.captured_at) < start, *visible, Finding.status.in_(OPEN_STATUSES),
+            Finding.deadline < now]
+
+
+def _count(where) -> int:
+    # Only problems have these statuses: no kind test, so the count can come from the index alone.
+    return int(db.session.scalar(select(func.count()).select_from(Finding).where(*where)))
+
+
+def iter_earlier_overdue(user: User, report: DailyReport, limit: int) -> Iterator[ProblemItem]:
+    """Earlier problems still open past their deadline, most overdue first, at most ``limit``."""
+    start, _end = local_day_bounds(report.day)
+    visible = _visible(user, Community.street_id.in_([s.id for s in report.streets]))
+    where = _earlier_overdue_where(visible, start, report.generated_at)
+    rows = db.session.execute(_earlier_select(where).order_by(Finding.deadline, Finding.id).limit(limit)
+                              .execution_options(yield_per=2000))
+    for row in rows:
+        yield _to_item(row, f"{row.community} {row.site}" if row.site else row.community, report.generated_at)
 
 
 def _late(deadline, rectified_at, overdue_at, now) -> bool:
@@ -211,11 +242,18 @@ def _problem_columns():
     )
 
 
-def _to_item(row, where: str, now: datetime) -> ProblemItem:
+def _to_item(row, where: str, now: datetime, phrases: dict | None = None) -> ProblemItem:
     fixed = row.status in FIXED_STATUSES
+    if phrases is None:
+        phrase = problem_phrase(row.category, row.note)
+    else:  # the same words recur all day (a 10,000-finding day has a few hundred distinct notes)
+        key = (row.category, row.note)
+        phrase = phrases.get(key)
+        if phrase is None:
+            phrase = phrases[key] = problem_phrase(row.category, row.note)
     return ProblemItem(
         finding_id=row.id, uuid=row.uuid, community_id=row.community_id, site_id=row.site_id, where=where,
-        phrase=problem_phrase(row.category, row.note), status=row.status, captured_at=row.captured_at,
+        phrase=phrase, status=row.status, captured_at=row.captured_at,
         deadline=row.deadline, rectified_at=row.rectified_at if fixed else None, fixed=fixed,
         late=_late(row.deadline, row.rectified_at if fixed else None, row.overdue_at, now),
     )
@@ -229,22 +267,29 @@ def _accepted_problems(day_rows, site_names, community_names, now) -> list[Probl
         .order_by(Finding.captured_at, Finding.id)
     ).all()
     items = []
+    phrases: dict = {}
     for row in rows:
         where = community_names[row.community_id].name
         if row.site_id is not None:
             where = f"{where} {site_names[row.site_id]}"
-        items.append(_to_item(row, where, now))
+        items.append(_to_item(row, where, now, phrases))
     return items
 
 
-def _earlier_problems(where, now) -> list[ProblemItem]:
-    rows = db.session.execute(
+def _earlier_select(where):
+    return (
         select(*_problem_columns(), Community.name.label("community"), Site.name.label("site"))
         .join(Community, Community.id == Finding.community_id)
         .outerjoin(Site, Site.id == Finding.site_id)
         .outerjoin(Category, Category.id == Finding.category_id)
         .where(Finding.kind == PROBLEM, *where)
-    ).all()
+    )
+
+
+def _earlier_problems(where, now, urgency, limit: int) -> list[ProblemItem]:
+    # The most urgent ids first, from the index alone; only those few rows are then joined up.
+    first = select(Finding.id).where(*where).order_by(urgency, Finding.id).limit(limit)
+    rows = db.session.execute(_earlier_select([Finding.id.in_(first)]).order_by(urgency, Finding.id)).all()
     return [_to_item(row, f"{row.community} {row.site}" if row.site else row.community, now) for row in rows]
 
 
@@ -256,36 +301,36 @@ def _join_phrases(items: list[ProblemItem]) -> str:
     return "，".join(p if n == 1 else f"{p}×{n}" for p, n in counts.items())
 
 
-def _count_statuses(day_rows, now, block) -> None:
-    """Per-community rectification counts for the day, grouped in the database."""
+def _day_aggregates(day_rows, now: datetime) -> list:
+    """Per (community, site) of the day — site NULL for findings without one — the ok and accepted
+    counts that decide a site's line, its first record, and the rectification counts, grouped in
+    the database in one pass."""
     problem = and_(Finding.kind == PROBLEM, Finding.status.in_(ACCEPTED_STATUSES))
     fixed = and_(problem, Finding.status.in_(FIXED_STATUSES))
     is_open = and_(problem, Finding.status.in_(OPEN_STATUSES))
     late_fix = and_(fixed, or_(Finding.overdue_at.is_not(None), Finding.rectified_at > Finding.deadline))
     open_late = and_(is_open, or_(Finding.overdue_at.is_not(None), Finding.deadline < now))
-
-    def n(cond):
-        return func.sum(case((cond, 1), else_=0))
-
-    rows = db.session.execute(
-        select(Finding.community_id, n(problem).label("problems"), n(fixed).label("fixed"),
-               n(late_fix).label("fixed_late"), n(is_open).label("open"), n(open_late).label("open_overdue"),
+    n = count_if
+    return db.session.execute(
+        select(Finding.community_id, Finding.site_id,
+               n(Finding.kind == OK).label("n_ok"), n(problem).label("n_accepted"),
+               func.min(Finding.captured_at).label("first_at"),
+               n(problem).label("problems"), n(fixed).label("fixed"), n(late_fix).label("fixed_late"),
+               n(is_open).label("open"), n(open_late).label("open_overdue"),
                n(and_(Finding.kind == PROBLEM, Finding.status == "submitted")).label("pending"))
-        .where(*day_rows).group_by(Finding.community_id)
+        .where(*day_rows).group_by(Finding.community_id, Finding.site_id)
     ).all()
-    for row in rows:
-        target = block(row.community_id)
-        for name in ("problems", "fixed", "fixed_late", "open", "open_overdue", "pending"):
-            setattr(target, name, int(getattr(row, name) or 0))
 
 
 def _attach_thumbnails(day_rows, items: list[ProblemItem]) -> None:
-    """The first before-photo of each accepted problem, for the printed report (one query)."""
+    """The first before-photo of each accepted problem, for the printed report (one query, plain rows:
+    a busy day has thousands, and the page only needs each photo's uuid and content hashes)."""
     if not items:
         return
     wanted = {item.finding_id: item for item in items}
-    photos = db.session.scalars(
-        select(Photo)
+    photos = db.session.execute(
+        select(Photo.finding_id, Photo.uuid, Photo.sha256, Photo.view_sha256, Photo.thumb_sha256,
+               Photo.marked_sha256)
         .join(Finding, Finding.id == Photo.finding_id)
         .where(*day_rows, Finding.kind == PROBLEM, Finding.status.in_(ACCEPTED_STATUSES),
                or_(Photo.kind == PhotoKind.before.value, Photo.kind.is_(None)))

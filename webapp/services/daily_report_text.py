@@ -30,7 +30,10 @@ class Line:
     is_heading: bool = False
 
 
-def short_date(day: date) -> str:
+def short_date(day: date | datetime) -> str:
+    """"9月18日"; a datetime is taken in local time."""
+    if isinstance(day, datetime):
+        day = day.astimezone(local_tz()).date()
     return _("%(m)s月%(d)s日", m=day.month, d=day.day)
 
 
@@ -94,21 +97,27 @@ def _status_lines(report: DailyReport) -> list[Line]:
         text += _("（其中已超期%(n)s条）", n=open_late)
     lines.append(Line(text + "。"))
 
-    def section(heading: str, items: list[ProblemItem], extra) -> None:
+    def section(heading: str, items: list[ProblemItem], extra, total: int | None = None) -> None:
         if not items:
             return
         lines.append(Line(heading, is_heading=True))
         texts = [_item_line(item, extra(item)) for item in items]
-        texts[-1] = texts[-1].removesuffix("；") + "。"
+        if total is not None and total > len(items):
+            texts.append(_("……另有%(n)s条，详见表格。", n=total - len(items)))
+        else:
+            texts[-1] = texts[-1].removesuffix("；") + "。"
         lines.extend(Line(text, heading) for text in texts)
 
-    section(_("已整改："), report.fixed, lambda p: _("（逾期整改）") if p.late else "")
-    section(_("未整改："), report.still_open, lambda p: _("（已超期）") if p.late else "")
-    section(_("往日超期未整改%(n)s条：", n=len(report.earlier_overdue)), report.earlier_overdue,
-            lambda p: _("（%(d)s发现，期限%(t)s）", d=short_date(p.captured_at.astimezone(local_tz()).date()),
-                        t=short_time(p.deadline)))
-    section(_("往日问题今日整改%(n)s条：", n=len(report.earlier_fixed_today)), report.earlier_fixed_today,
-            lambda p: _("（%(d)s发现）", d=short_date(p.captured_at.astimezone(local_tz()).date())))
+    # Translated once, not per line: a 10,000-finding day would otherwise spend most of its time in gettext.
+    late_fix, overdue = _("（逾期整改）"), _("（已超期）")
+    found_due, found = _("（%(d)s发现，期限%(t)s）"), _("（%(d)s发现）")
+    section(_("已整改："), report.fixed, lambda p: late_fix if p.late else "")
+    section(_("未整改："), report.still_open, lambda p: overdue if p.late else "")
+    section(_("往日超期未整改%(n)s条：", n=report.earlier_overdue_total), report.earlier_overdue,
+            lambda p: found_due % {"d": short_date(p.captured_at), "t": short_time(p.deadline)},
+            report.earlier_overdue_total)
+    section(_("往日问题今日整改%(n)s条：", n=report.earlier_fixed_total), report.earlier_fixed_today,
+            lambda p: found % {"d": short_date(p.captured_at)}, report.earlier_fixed_total)
     return lines
 
 

@@ -7,10 +7,13 @@ from sqlalchemy import select
 
 from ..models import Community, Finding, User
 from ..scope import finding_filter
-from .daily_report import DailyReport, ProblemItem
+from .daily_report import DailyReport, ProblemItem, iter_earlier_overdue
 from .daily_report_text import short_time, title
 from .exports import finding_columns, iter_finding_rows, new_workbook, write_table, xlsx_bytes
 from .reports import local_day_bounds, local_tz, status_label
+
+
+EARLIER_SHEET_LIMIT = 2000
 
 
 def summary_header() -> list[str]:
@@ -50,7 +53,11 @@ def daily_report_xlsx(user: User, report: DailyReport) -> bytes:
     ]
     write_table(workbook, _("明细"), finding_columns(), iter_finding_rows(where, now=report.generated_at),
                 widths={1: 38, 2: 17, 3: 12, 4: 14, 5: 24, 8: 18, 9: 40, 10: 30, 13: 17, 14: 17, 15: 17, 16: 17})
+    # The paper file lists the earlier overdue problems up to a point; past it, the finding export
+    # (filtered by status and date) has them all — a sheet of tens of thousands helps nobody.
+    earlier = [_problem_row(item) for item in iter_earlier_overdue(user, report, EARLIER_SHEET_LIMIT)]
+    if report.earlier_overdue_total > len(earlier):
+        earlier.append((_("……另有%(n)s条，请用问题清单导出查看全部。", n=report.earlier_overdue_total - len(earlier)),))
     write_table(workbook, _("往日超期未整改"), [_("编号"), _("发现时间"), _("地点"), _("问题描述"), _("状态"),
-                                           _("整改期限")],
-                (_problem_row(item) for item in report.earlier_overdue), widths={1: 38, 2: 17, 3: 30, 4: 40, 6: 17})
+                                           _("整改期限")], earlier, widths={1: 38, 2: 17, 3: 30, 4: 40, 6: 17})
     return xlsx_bytes(workbook)

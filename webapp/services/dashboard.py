@@ -2,8 +2,10 @@
 rectification takes, and the hot-spot sites.
 
 Why like this: leaders rank communities by how fast they fix things, over periods of up to 90 days
-and a million findings. Every number is a GROUP BY in the database — one pass per figure over the
-period's rows, using the captured_at indexes — and Python only merges a few dozen aggregate rows.
+and a million findings. The figures are sums over the rollup (services/rollup.py: one row per local
+day, community, site and category, refreshed from the findings), grouped in the database; only
+"overdue now", which depends on the clock, is read live from the open findings. The dashboard
+covers the communities the user sees whole (scope.whole_community_filter).
 Definitions (they are shown on the page, so a community can check its own figures):
   * 问题记录: every problem record captured in the period; 立案: accepted problems (accepted or
     later in the loop); 派遣: accepted problems that were dispatched.
@@ -16,21 +18,21 @@ Definitions (they are shown on the page, so a community can check its own figure
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, select
 
 from ..extensions import db
 from ..models import Category, Community, Finding, Site, Street, User
-from ..scope import community_filter
-from .reports import (
-    ACCEPTED_STATUSES, FIXED_STATUSES, OPEN_STATUSES, PROBLEM, FindingFilter, day_bucket, finding_where,
-    seconds_between,
-)
+from ..models.reporting import ReportDaily
+from ..scope import whole_community_filter
+from . import rollup
 from .categories import FAMILIES
+from .reports import OPEN_STATUSES, PROBLEM, FindingFilter, count_if, unindexed
 
 COUNT_KEYS = ("findings", "accepted", "dispatched", "on_time", "overdue_now", "overdue_total", "verified",
               "repeat_sites")
+SUMMED = ("problems", "accepted", "dispatched", "on_time", "late_marked", "verified", "rect_seconds", "rect_count")
 
 
 @dataclass
@@ -61,78 +63,89 @@ class LeagueRow:
 SORT_KEYS = ("name", *COUNT_KEYS, "on_time_rate", "avg_hours")
 
 
-def _n(cond):
-    return func.sum(case((cond, 1), else_=0))
+def valid_problem():
+    """Problem records the desk has not thrown out (pending ones count: today's are not reviewed yet)."""
+    return and_(Finding.kind == PROBLEM, Finding.status.not_in(("rejected", "duplicate")))
 
 
-def _conditions(now: datetime):
-    problem = Finding.kind == PROBLEM
-    accepted = and_(problem, Finding.status.in_(ACCEPTED_STATUSES))
-    fixed = and_(accepted, Finding.status.in_(FIXED_STATUSES))
-    open_late = and_(accepted, Finding.status.in_(OPEN_STATUSES), Finding.deadline < now)
-    return problem, accepted, fixed, open_late
+def _communities(user: User, flt: FindingFilter):
+    query = select(Community.id).where(whole_community_filter(user))
+    if flt.community_id is not None:
+        query = query.where(Community.id == flt.community_id)
+    elif flt.street_id is not None:
+        query = query.where(Community.street_id == flt.street_id)
+    return query
+
+
+def _rollup_where(user: User, flt: FindingFilter) -> list:
+    clauses = [ReportDaily.day >= flt.period.first.toordinal(), ReportDaily.day <= flt.period.last.toordinal(),
+               ReportDaily.community_id.in_(_communities(user, flt))]
+    if flt.category_id is not None:
+        clauses.append(ReportDaily.category_id == flt.category_id)
+    return clauses
 
 
 def league_table(user: User, flt: FindingFilter, *, sort: str = "on_time_rate", descending: bool = True,
                  now: datetime | None = None) -> tuple[list[LeagueRow], LeagueRow]:
     """One row per community in scope (communities with nothing found included), plus the total."""
     now = now or datetime.now(timezone.utc)
-    problem, accepted, fixed, open_late = _conditions(now)
-    dispatched = and_(accepted, Finding.dispatched_at.is_not(None))
-    timed = and_(fixed, Finding.dispatched_at.is_not(None), Finding.rectified_at.is_not(None))
-    on_time = and_(timed, Finding.deadline.is_not(None), Finding.rectified_at <= Finding.deadline,
-                   Finding.overdue_at.is_(None))
-    ever_late = or_(Finding.overdue_at.is_not(None), open_late,
-                    and_(fixed, Finding.rectified_at > Finding.deadline))
-    where = finding_where(user, flt)
-    rows = db.session.execute(
-        select(
-            Finding.community_id,
-            _n(problem).label("findings"), _n(accepted).label("accepted"), _n(dispatched).label("dispatched"),
-            _n(on_time).label("on_time"), _n(open_late).label("overdue_now"),
-            _n(and_(accepted, ever_late)).label("overdue_total"),
-            _n(and_(accepted, Finding.status == "verified")).label("verified"),
-            func.sum(case((timed, seconds_between(Finding.rectified_at, Finding.dispatched_at)), else_=0))
-            .label("rect_seconds"),
-            _n(timed).label("rect_count"),
-        ).where(*where).group_by(Finding.community_id)
+    rollup.refresh()
+    where = _rollup_where(user, flt)
+    sums = db.session.execute(
+        select(ReportDaily.community_id, *(func.sum(getattr(ReportDaily, c)).label(c) for c in SUMMED))
+        .where(*where).group_by(ReportDaily.community_id)
     ).all()
-
     repeats = (
-        select(Finding.community_id, Finding.site_id)
-        .where(*where, Finding.kind == PROBLEM, Finding.status.in_(ACCEPTED_STATUSES), Finding.site_id.is_not(None))
-        .group_by(Finding.community_id, Finding.site_id, Finding.category_id)
-        .having(func.count() > 1)
+        select(ReportDaily.community_id, ReportDaily.site_id)
+        .where(*where, ReportDaily.site_id.is_not(None))
+        .group_by(ReportDaily.community_id, ReportDaily.site_id, ReportDaily.category_id)
+        .having(func.sum(ReportDaily.accepted) > 1)
         .subquery()
     )
     repeat_rows = dict(db.session.execute(
         select(repeats.c.community_id, func.count(func.distinct(repeats.c.site_id))).group_by(repeats.c.community_id)
     ).all())
+    late_now = _overdue_now(user, flt, now)
 
-    communities = select(Community.id, Community.name, Street.name.label("street")).join(Street).where(
-        community_filter(user))
-    if flt.community_id is not None:
-        communities = communities.where(Community.id == flt.community_id)
-    elif flt.street_id is not None:
-        communities = communities.where(Community.street_id == flt.street_id)
+    communities = (select(Community.id, Community.name, Street.name.label("street")).join(Street)
+                   .where(Community.id.in_(_communities(user, flt))))
     table = {c.id: LeagueRow(c.id, c.name, c.street) for c in db.session.execute(communities)}
-    for row in rows:
+    for row in sums:
         target = table.get(row.community_id)
-        if target is None:  # a finding seen through another rule (e.g. an inspector's own), outside the list
+        if target is None:
             continue
-        for key in ("findings", "accepted", "dispatched", "on_time", "overdue_now", "overdue_total", "verified",
-                    "rect_seconds", "rect_count"):
+        target.findings = int(row.problems or 0)
+        for key in ("accepted", "dispatched", "on_time", "verified", "rect_seconds", "rect_count"):
             setattr(target, key, int(getattr(row, key) or 0))
+        target.overdue_total = int(row.late_marked or 0)
+    for community_id, (overdue_now, unmarked) in late_now.items():
+        if community_id in table:
+            table[community_id].overdue_now = overdue_now
+            table[community_id].overdue_total += unmarked
     for community_id, count in repeat_rows.items():
         if community_id in table:
             table[community_id].repeat_sites = int(count)
 
     total = LeagueRow(None, "")
     for row in table.values():
-        for key in ("findings", "accepted", "dispatched", "on_time", "overdue_now", "overdue_total", "verified",
-                    "repeat_sites", "rect_seconds", "rect_count"):
+        for key in (*COUNT_KEYS, "rect_seconds", "rect_count"):
             setattr(total, key, getattr(total, key) + getattr(row, key))
     return sort_league(list(table.values()), sort, descending), total
+
+
+def _overdue_now(user: User, flt: FindingFilter, now: datetime) -> dict[int, tuple[int, int]]:
+    """Open problems past their deadline now, per community: (all, those not yet stamped overdue)."""
+    start, end = flt.period.bounds()
+    captured = unindexed(Finding.captured_at)  # the (status, community_id, deadline, …) index answers
+    clauses = [Finding.status.in_(OPEN_STATUSES), Finding.deadline < now, captured >= start, captured < end,
+               Finding.community_id.in_(_communities(user, flt))]
+    if flt.category_id is not None:
+        clauses.append(Finding.category_id == flt.category_id)
+    rows = db.session.execute(
+        select(Finding.community_id, func.count(), count_if(Finding.overdue_at.is_(None)))
+        .where(*clauses).group_by(Finding.community_id)
+    ).all()
+    return {community_id: (int(n), int(unmarked or 0)) for community_id, n, unmarked in rows}
 
 
 def sort_league(rows: list[LeagueRow], sort: str, descending: bool) -> list[LeagueRow]:
@@ -150,7 +163,7 @@ def sort_league(rows: list[LeagueRow], sort: str, descending: bool) -> list[Leag
 
 @dataclass
 class Trend:
-    days: list  # local dates
+    days: list[date]
     families: list[str]  # family codes present, in FAMILIES order
     counts: dict[str, list[int]] = field(default_factory=dict)  # family → per-day counts
 
@@ -158,49 +171,34 @@ class Trend:
         return [sum(self.counts[f][i] for f in self.families) for i in range(len(self.days))]
 
 
-def valid_problem():
-    """Problem records the desk has not thrown out (pending ones count: today's are not reviewed yet)."""
-    return and_(Finding.kind == PROBLEM, Finding.status.not_in(("rejected", "duplicate")))
-
-
 def trend(user: User, flt: FindingFilter) -> Trend:
-    """Problems per local day by category family."""
-    starts = flt.period.day_starts()
-    bucket = day_bucket(Finding.captured_at, starts).label("day")
+    """Problems per local day by category family (rejected and duplicate records not counted)."""
+    rollup.refresh()
     rows = db.session.execute(
-        select(bucket, Category.family, func.count().label("n"))
-        .select_from(Finding).outerjoin(Category, Category.id == Finding.category_id)
-        .where(*finding_where(user, flt), valid_problem())
-        .group_by(bucket, Category.family)
+        select(ReportDaily.day, Category.family, func.sum(ReportDaily.valid))
+        .select_from(ReportDaily).outerjoin(Category, Category.id == ReportDaily.category_id)
+        .where(*_rollup_where(user, flt))
+        .group_by(ReportDaily.day, Category.family)
     ).all()
     days = flt.period.dates()
-    found = {family or "other" for _, family, _ in rows}
+    found = {family or "other" for _, family, n in rows if n}
     families = [f for f in FAMILIES if f in found] + sorted(found - set(FAMILIES))
     result = Trend(days=days, families=families, counts={f: [0] * len(days) for f in families})
+    first = flt.period.first.toordinal()
     for day, family, n in rows:
-        if 0 <= int(day) < len(days):
-            result.counts[family or "other"][int(day)] += int(n)
+        if n:
+            result.counts[family or "other"][int(day) - first] += int(n)
     return result
-
-
-# Rectification time buckets: (upper bound in hours, inclusive; None for open-ended; key)
-RECTIFY_BUCKETS: tuple[tuple[int | None, str], ...] = (
-    (2, "0-2h"), (4, "2-4h"), (8, "4-8h"), (24, "8-24h"), (72, "1-3d"), (None, "3d+"),
-)
 
 
 def rectify_distribution(user: User, flt: FindingFilter) -> list[tuple[str, int]]:
     """How long dispatch-to-rectification took, for problems captured in the period and fixed."""
-    seconds = seconds_between(Finding.rectified_at, Finding.dispatched_at)
-    whens = [(seconds <= hours * 3600, i) for i, (hours, _) in enumerate(RECTIFY_BUCKETS) if hours is not None]
-    bucket = case(*whens, else_=len(RECTIFY_BUCKETS) - 1).label("bucket")
-    rows = dict(db.session.execute(
-        select(bucket, func.count())
-        .where(*finding_where(user, flt), Finding.kind == PROBLEM, Finding.status.in_(FIXED_STATUSES),
-               Finding.dispatched_at.is_not(None), Finding.rectified_at.is_not(None))
-        .group_by(bucket)
-    ).all())
-    return [(label, int(rows.get(i, 0))) for i, (_, label) in enumerate(RECTIFY_BUCKETS)]
+    rollup.refresh()
+    buckets = [f"rect_b{i}" for i in range(len(rollup.RECTIFY_KEYS))]
+    row = db.session.execute(
+        select(*(func.sum(getattr(ReportDaily, b)) for b in buckets)).where(*_rollup_where(user, flt))
+    ).one()
+    return [(key, int(n or 0)) for key, n in zip(rollup.RECTIFY_KEYS, row)]
 
 
 @dataclass
@@ -215,13 +213,15 @@ class HotSpot:
 
 def hot_spots(user: User, flt: FindingFilter, limit: int = 10) -> list[HotSpot]:
     """Sites with the most problems in the period (rejected and duplicate records not counted)."""
-    n = func.count().label("n")
+    rollup.refresh()
+    n = func.sum(ReportDaily.valid).label("n")
     top = (
-        select(Finding.site_id, n,
-               _n(Finding.status.in_(OPEN_STATUSES)).label("open"), func.max(Finding.captured_at).label("last_at"))
-        .where(*finding_where(user, flt), valid_problem(), Finding.site_id.is_not(None))
-        .group_by(Finding.site_id)
-        .order_by(n.desc(), Finding.site_id)
+        select(ReportDaily.site_id, n, func.sum(ReportDaily.valid_open).label("open"),
+               func.max(ReportDaily.last_at).label("last_at"))
+        .where(*_rollup_where(user, flt), ReportDaily.site_id.is_not(None))
+        .group_by(ReportDaily.site_id)
+        .having(func.sum(ReportDaily.valid) > 0)
+        .order_by(n.desc(), ReportDaily.site_id)
         .limit(limit)
         .subquery()
     )

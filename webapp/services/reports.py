@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, ColumnElement, case, literal, select
+from sqlalchemy import BigInteger, ColumnElement, case, func, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -146,6 +146,38 @@ def day_bucket(column, day_starts: list[datetime]) -> ColumnElement[int]:
 
 def seconds_between(later, earlier) -> ColumnElement[int]:
     return epoch_seconds(later) - epoch_seconds(earlier)
+
+
+class unindexed(FunctionElement):
+    """A column SQLite must not pick an index for (rendered ``+column``; the column itself elsewhere).
+
+    Without ANALYZE statistics SQLite prefers an index on a two-sided range (community_id,
+    captured_at) over (status, community_id, deadline, …) and walks every finding of the period to
+    count a few open ones; marking captured_at leaves it the right index. PostgreSQL plans by
+    statistics and gets the plain column.
+    """
+
+    name = "unindexed"
+    inherit_cache = True
+
+    def __init__(self, column):
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(element.clauses, **kw)
+
+
+@compiles(unindexed)
+def _unindexed_default(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+def count_if(condition) -> ColumnElement[int]:
+    """SUM(CASE WHEN … THEN 1 ELSE 0 END): several counts in one pass over the rows."""
+    return func.sum(case((condition, 1), else_=0))
 
 
 # --- filters ---------------------------------------------------------------------------------
