@@ -1,17 +1,19 @@
 """The installable shell: the service worker's version follows the shell files, /sw.js and the
-versioned assets are served as the worker expects, the manifest is installable, and the capture
-page carries everything its JS needs (strings, config) with no inline code."""
+versioned assets are served as the worker expects, the manifest is installable, the capture
+page carries everything its JS needs (strings, config) with no inline code, and the worker's cache
+rules (tried in Node against a scripted server) keep only the offline pages and never /api/."""
 from __future__ import annotations
 
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.factories import make_user
+from tests.factories import make_community, make_site, make_user
 from webapp.config import PROJECT_ROOT
 from webapp.extensions import db
 from webapp.pwa.shell import build_shell, shell_version
@@ -135,7 +137,8 @@ def test_manifest_is_installable(client):
     assert manifest["name"] == "巡查" and manifest["short_name"] == "巡查" and manifest["lang"] == "zh-CN"
     assert manifest["display"] == "standalone"
     assert manifest["theme_color"] == "#0b6e4f"
-    assert manifest["start_url"] == "/capture/" and manifest["scope"] == "/"
+    # The root sends each role home (capture, tasks …); the id keeps installed apps the same app.
+    assert manifest["start_url"] == "/" and manifest["scope"] == "/" and manifest["id"] == "/capture/"
     sizes = {}
     for icon in manifest["icons"]:
         path = PROJECT_ROOT / icon["src"].lstrip("/")
@@ -152,6 +155,20 @@ def test_offline_page_needs_no_login(client):
     response = client.get("/offline")
     assert response.status_code == 200
     assert "/capture/" in response.get_data(as_text=True)
+
+
+def test_offline_page_leads_each_role_back_to_its_offline_pages(client, auth, ctx):
+    market = make_site(make_community(), "湖西早市", kind="market")
+    make_user("mgr", roles=("manager",), sites=[market])
+    make_user("insp", roles=("inspector",))
+    db.session.commit()
+    auth.login("mgr")
+    html = client.get("/offline").get_data(as_text=True)
+    assert 'href="/tasks/"' in html and 'href="/capture/"' not in html
+    client.post("/logout", data={"csrf_token": _csrf(client)})
+    auth.login("insp")
+    html = client.get("/offline").get_data(as_text=True)
+    assert 'href="/capture/"' in html and 'href="/tasks/verify"' in html and 'href="/tasks/"' not in html
 
 
 def _capture_page(client, auth, ctx):
@@ -229,3 +246,127 @@ def test_capture_page_is_for_inspectors(client, auth, ctx):
     assert client.get("/capture/").status_code == 403
     # Only inspectors get the service worker and outbox badge.
     assert "js/shell.js" not in client.get("/account").get_data(as_text=True)
+
+
+# --- what the worker keeps ---------------------------------------------------------------------------
+
+def _csrf(client) -> str:
+    return client.get("/api/v1/session").get_json()["csrf_token"]
+
+
+def _worker_config(client) -> dict:
+    body = client.get("/sw.js").get_data(as_text=True)
+    return json.loads(re.search(r"self\.XC_SHELL = (\{.*\});", body).group(1))
+
+
+def test_worker_keeps_the_offline_pages_and_nothing_else(client):
+    config = _worker_config(client)
+    # An allow-list, not a pattern: only the pages that hold offline work.
+    assert config["pages"] == ["/capture/", "/tasks/", "/tasks/verify"]
+    assert config["shellPages"] == ["/capture/"]  # precached at install, as the inspector's app always was
+    assert config["logoutUrl"] == "/logout"
+    assert not [url for url in config["pages"] + config["precache"] if url.startswith("/api/")]
+    # Kept pages are the user's own: they are never on the shared precache list (except /capture/).
+    assert "/tasks/" not in config["precache"] and "/tasks/verify" not in config["precache"]
+
+
+NODE = shutil.which("node")
+
+
+@pytest.fixture(scope="module")
+def worker_run(app):
+    """sw-strategies.js driven in Node (tests/sw_harness.mjs) with the config the server really sends."""
+    if NODE is None:
+        pytest.skip("Node.js is not installed: the worker's cache rules cannot run outside a browser")
+    with app.test_client() as client:
+        config = _worker_config(client)
+    result = subprocess.run(
+        [NODE, str(PROJECT_ROOT / "tests/sw_harness.mjs"), str(PROJECT_ROOT / "static/pwa/sw-strategies.js"),
+         json.dumps(config)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return config, json.loads(result.stdout)
+
+
+def test_worker_leaves_the_api_and_other_requests_to_the_network(worker_run):
+    _config, run = worker_run
+    route = run["route"]
+    assert route["api_navigation"] is None and route["api_fetch"] is None and route["api_photo"] is None
+    assert route["post_navigation"] is None and route["other_origin"] is None and route["static_icon"] is None
+    assert route["asset_handled"] is True
+    assert run["online"]["api"] == {"handled": False}
+    assert not [key for key in run["allKeys"] if key.startswith("/api/")]
+
+
+def test_install_keeps_the_open_offline_page_and_drops_old_versions(worker_run):
+    config, run = worker_run
+    install = run["install"]
+    # A manager on /tasks/ when the worker installs: that page is kept; /capture/ answered 403, so not;
+    # /review/queue was open too but is not an offline page, so it was not even fetched.
+    assert install["pages"] == ["/tasks/"]
+    assert "/capture/" in install["fetched"] and "/review/queue" not in install["fetched"]
+    assert install["caches"] == sorted(["someone-elses-cache", config["cache"]])
+
+
+def test_online_visits_refresh_only_the_allow_listed_pages(worker_run):
+    _config, run = worker_run
+    online = run["online"]
+    assert online["pages"] == ["/tasks/", "/tasks/verify"]  # not /review/queue, /account or /api/
+    # The page itself gets the live response; the stored copy is marked as a kept copy.
+    assert all(online[name]["handled"] and not online[name]["kept"] for name in ("tasks", "verify", "queue", "account"))
+    assert 'data-xc-copy="kept"' in online["keptTasks"] and 'data-xc-copy="live"' not in online["keptTasks"]
+
+
+@pytest.mark.parametrize("case", ["redirect", "error", "other_version", "opaque"])
+def test_no_copy_is_kept_of_a_login_redirect_an_error_or_another_version(worker_run, case):
+    _config, run = worker_run
+    assert run["refused"][case] == {"passedThrough": True, "pages": []}
+
+
+def test_offline_each_page_gets_its_last_copy_and_others_the_offline_page(worker_run):
+    _config, run = worker_run
+    offline = run["offline"]
+    for name in ("tasks", "tasks_query", "root"):
+        assert offline[name]["kept"] and "page /tasks/" in offline[name]["body"], name
+    for name in ("verify_never_opened", "queue"):
+        assert not offline[name]["kept"] and "page /offline" in offline[name]["body"], name
+
+
+def test_pages_ask_to_be_kept_and_logout_forgets_them(worker_run):
+    _config, run = worker_run
+    keep = run["keep"]
+    assert keep == {"not_listed": False, "listed_missing": True, "listed_present": True, "fetched": ["/tasks/verify"]}
+    logout = run["logout"]
+    assert logout["is_logout"] is True and logout["get_is_not"] is False
+    assert logout["pages"] == [] and logout["assetsLeft"] > 0  # the user's pages go, the shell stays
+
+
+# --- the task pages as offline pages -------------------------------------------------------------------
+
+def test_task_pages_register_the_worker_and_show_the_outbox_badge(app, client, auth, ctx):
+    version = app.extensions["xc_shell"].version
+    market = make_site(make_community(), "湖西早市", kind="market")
+    make_user("mgr", roles=("manager",), sites=[market])
+    make_user("desk1", roles=("desk",))
+    db.session.commit()
+    auth.login("mgr")
+    response = client.get("/tasks/")
+    html = response.get_data(as_text=True)
+    assert response.headers["X-Shell-Version"] == version  # what lets the worker keep it
+    assert f'<script type="module" src="/shell/{version}/js/shell.js"></script>' in html
+    assert 'data-xc-copy="live"' in html
+    assert re.search(r'<a href="/tasks/"[^>]*>[^<]*(<span class="badge">\d+</span>)?'
+                     r'<span class="badge badge-outbox" data-outbox-badge hidden', html)
+    # The kept copy's age: hidden on a live page, filled in by tasks.js on a kept one.
+    copy = re.search(r'<div class="tk-copy" id="tk-copy"[^>]*>.*?</div>', html, re.S).group(0)
+    assert re.search(r'role="status" hidden>', copy)
+    assert re.search(r'data-time="\d\d:\d\d"', copy) and re.search(r'data-time-long="\d\d-\d\d \d\d:\d\d"', copy)
+    assert 'data-offline="离线 · 数据截至 {time}"' in copy and 'data-online="已恢复网络 · 数据截至 {time}"' in copy
+    assert 'href="/tasks/"' in copy  # the refresh link, shown once the server answers again
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert 'src="' in tag or 'type="application/json"' in tag, tag
+    # Every page of a role with offline work registers the worker; a desk user only on a task page.
+    assert "js/shell.js" in client.get("/account").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": _csrf(client)})
+    auth.login("desk1")
+    assert "js/shell.js" not in client.get("/account").get_data(as_text=True)
+    assert "js/shell.js" in client.get("/tasks/verify").get_data(as_text=True)

@@ -1,6 +1,7 @@
-/* The service worker: event wiring only. The server prepends self.XC_SHELL (version, cache name,
- * precache list) when it serves /sw.js; the strategies live in sw-strategies.js. Nothing under /api/
- * is ever cached here: the outbox in IndexedDB is the only offline copy of an inspector's data. */
+/* The service worker: event wiring only. The server prepends self.XC_SHELL (version, cache names,
+ * precache list, the pages kept for offline use) when it serves /sw.js; the strategies live in
+ * sw-strategies.js. Nothing under /api/ is ever cached here: the outbox in IndexedDB is the only
+ * offline copy of what a user did. */
 /* global XcStrategies */
 importScripts(self.XC_SHELL.helper);
 
@@ -16,12 +17,14 @@ self.addEventListener("activate", (event) => {
 });
 
 self.addEventListener("fetch", (event) => {
+  if (XcStrategies.isLogout(event.request, shell)) event.waitUntil(XcStrategies.forgetPages(shell));
   const response = XcStrategies.route(event.request, shell);
   if (response) event.respondWith(response);
 });
 
 self.addEventListener("message", (event) => {
   if (event.data && event.data.type === "SKIP_WAITING") self.skipWaiting();
+  if (event.data && event.data.type === "KEEP_PAGE") event.waitUntil(XcStrategies.keepPage(String(event.data.path), shell));
 });
 
 // Background Sync is an extra where it exists (never on iOS): it only wakes an open page, whose

@@ -16,6 +16,9 @@ from . import bp
 from .shell import Shell, build_shell
 
 CACHE_PREFIX = "xc-shell-"
+# Pages that hold offline work, kept by the worker once the user has opened them. Nothing else: other
+# pages are not useful without the server, and /api/ is never cached (the outbox is the offline data).
+OFFLINE_PAGES = ("capture.index", "tasks.index", "tasks.verify")
 PWA_STATIC = PROJECT_ROOT / "static" / "pwa"
 ONE_YEAR = 365 * 24 * 3600
 
@@ -57,6 +60,10 @@ def precache_urls(shell: Shell) -> list[str]:
     return urls
 
 
+def offline_pages() -> list[str]:
+    return [url_for(endpoint) for endpoint in OFFLINE_PAGES]
+
+
 @bp.route("/sw.js")
 def service_worker():
     shell = current_shell()
@@ -65,9 +72,12 @@ def service_worker():
         "cache": CACHE_PREFIX + shell.version,
         "cachePrefix": CACHE_PREFIX,
         "precache": precache_urls(shell),
-        # Shell pages are user-specific and may redirect to /login: they are stored when they are a
-        # real page of this version, never required for the install to succeed.
+        # Shell pages are fetched at install, as the inspector's app always was. They are user-specific
+        # and may redirect to /login: stored when they are a real page of this version, never required
+        # for the install to succeed.
         "shellPages": [url_for("capture.index")],
+        "pages": offline_pages(),
+        "logoutUrl": url_for("auth.logout"),
         "offlinePage": url_for("pwa.offline"),
         "helper": url_for("pwa.asset", version=shell.version, filename="sw-strategies.js"),
     }
@@ -99,7 +109,9 @@ def manifest():
         "description": _("创卫督导巡查:拍照记录问题,离线保存,有网自动同步。"),
         "lang": "zh-CN",
         "dir": "ltr",
-        "start_url": url_for("capture.index"),
+        # The root sends each role to its own home (capture, tasks …), online and, from the kept
+        # copies, offline; the id stays /capture/ so installed apps remain the same app.
+        "start_url": url_for("auth.home"),
         "scope": "/",
         "display": "standalone",
         "orientation": "portrait",

@@ -1,5 +1,5 @@
-/* The outbox count in the header of every inspector page (and the capture app's own nav), read from
- * IndexedDB and kept current when any tab changes the outbox. */
+/* The outbox count in the header of every page that loads shell.js (and the capture app's own nav),
+ * read from IndexedDB and kept current when any tab changes the outbox. */
 import * as outbox from "./outbox.js";
 
 export async function refreshBadges() {

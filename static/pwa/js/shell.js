@@ -1,6 +1,8 @@
-/* Loaded by base.html on every inspector page: the service worker and the outbox badge. */
+/* Loaded by base.html on every page of the roles that work offline (inspectors, community staff,
+ * market managers) and on any page with offline work: the service worker and the outbox badge. */
 import { startBadges } from "./badge.js";
-import { registerServiceWorker } from "./sw-bridge.js";
+import { keepThisPage, registerServiceWorker } from "./sw-bridge.js";
 
 registerServiceWorker();
+keepThisPage();
 startBadges();

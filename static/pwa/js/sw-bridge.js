@@ -51,6 +51,21 @@ export async function registerServiceWorker() {
   return registration;
 }
 
+/**
+ * Ask the worker to keep this page for offline use when it has no copy yet: the first visit loads the
+ * page before the worker controls it, and logging out drops the copies. The worker decides which pages
+ * qualify (its allow-list) and ignores the rest; a page it already holds costs nothing.
+ */
+export function keepThisPage() {
+  if (!("serviceWorker" in navigator)) return;
+  const ask = () => {
+    const worker = navigator.serviceWorker.controller;
+    if (worker) worker.postMessage({ type: "KEEP_PAGE", path: window.location.pathname });
+  };
+  ask();
+  navigator.serviceWorker.addEventListener("controllerchange", ask);
+}
+
 /** Background Sync where it exists (Chromium): an extra wake-up, never relied upon. */
 export async function requestBackgroundSync() {
   try {

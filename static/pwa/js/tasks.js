@@ -197,8 +197,48 @@ function renderAttention(items) {
   }));
 }
 
+/** A kept copy (served by the service worker) says so: a manager must know the list may be stale. */
+function isKeptCopy() {
+  return document.documentElement.dataset.xcCopy === "kept";
+}
+
+/** "离线 · 数据截至 08:05" (with the date when the copy is from another day), or, once the server has
+ *  answered, "已恢复网络 · …" with a link to the fresh list: never reloaded under the user's hands. */
+function showCopyAge(back = false) {
+  const box = $("tk-copy");
+  if (!box || !isKeptCopy()) return;
+  let today = "";
+  try {
+    today = new Intl.DateTimeFormat("en-CA", { timeZone: box.dataset.tz, year: "numeric", month: "2-digit", day: "2-digit" })
+      .format(new Date());
+  } catch (err) {
+    // Unknown zone: the longer text with the date is right on any day.
+  }
+  const time = today === box.dataset.day ? box.dataset.time : box.dataset.timeLong;
+  box.querySelector(".tk-copy-text").textContent = (back ? box.dataset.online : box.dataset.offline).replace("{time}", time);
+  box.querySelector(".tk-copy-reload").hidden = !back;
+  box.dataset.state = back ? "online" : "offline";
+  box.hidden = false;
+}
+
+/** On a kept copy with no signal the photos may not load (the worker never keeps /api/): a plain
+ *  placeholder instead of a broken picture and a link that would lead nowhere. */
+function placeholdMissingPhotos() {
+  const template = $("tk-photo-offline");
+  if (!template || !isKeptCopy()) return;
+  const replace = (img) => {
+    (img.closest("a") || img).replaceWith(template.content.firstElementChild.cloneNode(true));
+  };
+  for (const img of document.querySelectorAll(".tk-card img")) {
+    if (img.complete && img.naturalWidth === 0) replace(img);
+    else img.addEventListener("error", () => replace(img), { once: true });
+  }
+}
+
 function renderStatus(status) {
   $("tk-auth").hidden = status.state !== "auth";
+  if (status.state === "idle" && status.lastSuccessAt) showCopyAge(true); // the server answered
+  else if (status.state === "offline") showCopyAge(false);
   if (status.state === "running" && status.total) setLine(t("sending"), "running");
   else if (status.state === "offline") setLine(t("offline"), "offline");
   else if (status.state === "error") setLine(t("failed"), "error");
@@ -247,6 +287,8 @@ async function restorePending() {
 }
 
 async function start() {
+  showCopyAge();
+  placeholdMissingPhotos();
   await restorePending();
   wireForms();
   startCountdowns();
