@@ -124,3 +124,21 @@ def test_report_rollup_command_rebuilds(app, day):
     assert result.exit_code == 0, result.output
     assert "3 day(s) recomputed" in result.output
     assert huijin(day) == (7, 5, 4, 2, 1)
+
+
+def test_patrol_and_market_rollups_follow_new_records(day):
+    from webapp.services import activity
+
+    flt = FindingFilter(ONE_DAY, street_id=day.gulou.id)
+    _days, rows = activity.inspector_activity(day.desk, flt)
+    assert {r.name: (r.records, r.ok) for r in rows}["xuncha3"] == (0, 0)
+    market = day.findings["poultry"].site
+    make_finding(day.idle_inspector, day.xiangjiang, kind="ok", site=market, captured_at=at(18, 17, 0))
+    make_finding(day.idle_inspector, day.xiangjiang, site=market, zone=market.zones[1], category_code="pests",
+                 captured_at=at(18, 17, 5), status="accepted")
+    db.session.commit()
+    rollup.refresh(max_age=timedelta(0))
+    _days, rows = activity.inspector_activity(day.desk, flt)
+    assert {r.name: (r.records, r.ok, r.sites_covered) for r in rows}["xuncha3"] == (2, 1, 1)
+    (table,) = activity.market_view(day.desk, flt)
+    assert ("水产品区", "病媒生物(蚊蝇鼠)", [1], 1) in table.rows

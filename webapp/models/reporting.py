@@ -1,4 +1,5 @@
-"""Report rollups: per local day, community, site and category, the counts the dashboard sums.
+"""Report rollups: per local day, community, site, zone and category, the counts the dashboard sums;
+per local day, inspector and site, the patrol records.
 
 A cache derived from ``findings`` (never edited by hand, rebuilt from them at any time by
 services/rollup.py), so a 90-day dashboard over a million findings sums thousands of rows instead
@@ -33,6 +34,7 @@ class ReportDaily(db.Model):
     day: Mapped[int] = mapped_column(Integer)  # date.toordinal() of the local day of capture
     community_id: Mapped[int] = mapped_column(Integer)
     site_id: Mapped[int | None] = mapped_column(Integer)
+    zone_id: Mapped[int | None] = mapped_column(Integer)  # a market's zone (the market view groups by it)
     category_id: Mapped[int | None] = mapped_column(Integer)
     problems: Mapped[int] = mapped_column(Integer, default=0)  # every problem record
     valid: Mapped[int] = mapped_column(Integer, default=0)  # not rejected, not a duplicate
@@ -52,6 +54,22 @@ class ReportDaily(db.Model):
     rect_b4: Mapped[int] = mapped_column(Integer, default=0)
     rect_b5: Mapped[int] = mapped_column(Integer, default=0)
     last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # latest valid problem
+
+
+class ReportInspectorDaily(db.Model):
+    """Per local day, inspector, community and site: records (ok and problem) — patrol activity."""
+
+    __tablename__ = "report_inspector_daily"
+    __table_args__ = (Index("ix_report_inspector_daily_day_inspector", "day", "inspector_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[int] = mapped_column(Integer)
+    inspector_id: Mapped[int] = mapped_column(Integer)
+    community_id: Mapped[int] = mapped_column(Integer)
+    site_id: Mapped[int | None] = mapped_column(Integer)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    ok: Mapped[int] = mapped_column(Integer, default=0)
+    problems: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ReportRollupState(db.Model):

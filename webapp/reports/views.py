@@ -82,6 +82,7 @@ def inspectors():
     user = current_user._get_current_object()
     flt = parse_filter(request.args)
     context = filter_context(user, flt, "reports.inspectors")
+    context["categories"] = []
     days, rows = activity.inspector_activity(user, flt)
     return render_template("reports/inspectors.html", days=days, rows=rows, **context)
 

@@ -4,7 +4,9 @@ site's history.
 Why: the seed's supervision group checks "that staff are at their posts" as well as the streets;
 records per inspector per day and the share of their street's sites they covered show that. The
 market view follows issue 4's point that zoning problems belong to the zone where they happened.
-All figures are GROUP BY queries; the per-day matrix is assembled from (inspector, day, count) rows.
+Inspector activity and the market view are sums over the rollups (services/rollup.py) for the
+communities the user sees whole, like the dashboard; a site's history lists its findings as the
+user's scope allows.
 """
 from __future__ import annotations
 
@@ -17,11 +19,13 @@ from sqlalchemy import and_, distinct, func, select
 
 from ..extensions import db
 from ..models import Category, Community, Finding, Role, Site, SiteKind, User, UserRole, Zone
+from ..models.reporting import ReportDaily, ReportInspectorDaily
 from ..models.users import user_streets
-from ..scope import community_filter, site_filter
+from ..scope import site_filter, whole_community_filter
+from . import rollup
 from .dashboard import valid_problem
 from .errors import NotFound
-from .reports import OK, PROBLEM, FindingFilter, count_if, day_bucket, finding_where, problem_phrase
+from .reports import OK, FindingFilter, finding_where, problem_phrase
 
 
 @dataclass
@@ -48,13 +52,15 @@ class InspectorRow:
 def inspector_activity(user: User, flt: FindingFilter) -> tuple[list, list[InspectorRow]]:
     """Per inspector: records per day, ok vs problem, and patrol coverage of their street(s).
 
+    Summed from the patrol rollup (report_inspector_daily) over the communities the user sees whole.
     Inspectors assigned to a street in the filter appear even with no records: an empty row is the
     point of the table.
     """
-    starts = flt.period.day_starts()
+    rollup.refresh()
     days = flt.period.dates()
-    where = finding_where(user, flt)
-    bucket = day_bucket(Finding.captured_at, starts).label("day")
+    first = flt.period.first.toordinal()
+    where = [ReportInspectorDaily.day >= first, ReportInspectorDaily.day <= flt.period.last.toordinal(),
+             ReportInspectorDaily.community_id.in_(_community_ids(user, flt))]
     rows: dict[int, InspectorRow] = {}
 
     def row_for(user_id: int, name: str) -> InspectorRow:
@@ -63,15 +69,15 @@ def inspector_activity(user: User, flt: FindingFilter) -> tuple[list, list[Inspe
         return rows[user_id]
 
     per_day = db.session.execute(
-        select(Finding.inspector_id, User.display_name, bucket, func.count().label("n"),
-               count_if(Finding.kind == OK).label("ok"), count_if(Finding.kind == PROBLEM).label("problems"))
-        .join(User, User.id == Finding.inspector_id)
-        .where(*where).group_by(Finding.inspector_id, User.display_name, bucket)
+        select(ReportInspectorDaily.inspector_id, User.display_name, ReportInspectorDaily.day,
+               func.sum(ReportInspectorDaily.records), func.sum(ReportInspectorDaily.ok),
+               func.sum(ReportInspectorDaily.problems))
+        .join(User, User.id == ReportInspectorDaily.inspector_id)
+        .where(*where).group_by(ReportInspectorDaily.inspector_id, User.display_name, ReportInspectorDaily.day)
     ).all()
     for inspector_id, name, day, n, ok, problems in per_day:
         target = row_for(inspector_id, name)
-        if 0 <= int(day) < len(days):
-            target.per_day[int(day)] += int(n)
+        target.per_day[int(day) - first] += int(n)
         target.records += int(n)
         target.ok += int(ok or 0)
         target.problems += int(problems or 0)
@@ -93,13 +99,13 @@ def inspector_activity(user: User, flt: FindingFilter) -> tuple[list, list[Inspe
 
     ids = list(rows)
     covered = db.session.execute(
-        select(Finding.inspector_id, func.count(distinct(Finding.site_id)))
-        .join(Site, Site.id == Finding.site_id)
+        select(ReportInspectorDaily.inspector_id, func.count(distinct(ReportInspectorDaily.site_id)))
+        .join(Site, Site.id == ReportInspectorDaily.site_id)
         .join(Community, Community.id == Site.community_id)
-        .join(user_streets, and_(user_streets.c.user_id == Finding.inspector_id,
+        .join(user_streets, and_(user_streets.c.user_id == ReportInspectorDaily.inspector_id,
                                  user_streets.c.street_id == Community.street_id))
-        .where(*where, Finding.inspector_id.in_(ids))
-        .group_by(Finding.inspector_id)
+        .where(*where, ReportInspectorDaily.inspector_id.in_(ids))
+        .group_by(ReportInspectorDaily.inspector_id)
     ).all()
     for inspector_id, n in covered:
         rows[inspector_id].sites_covered = int(n)
@@ -117,7 +123,8 @@ def inspector_activity(user: User, flt: FindingFilter) -> tuple[list, list[Inspe
 
 
 def _community_ids(user: User, flt: FindingFilter):
-    query = select(Community.id).where(community_filter(user))
+    """Communities in view: those the user sees whole (the rollups are per community), narrowed by the filter."""
+    query = select(Community.id).where(whole_community_filter(user))
     if flt.community_id is not None:
         query = query.where(Community.id == flt.community_id)
     elif flt.street_id is not None:
@@ -140,19 +147,26 @@ class MarketTable:
 
 def market_view(user: User, flt: FindingFilter) -> list[MarketTable]:
     """Problems at market sites per zone and category, in 7-day columns from the period's start."""
-    starts = flt.period.day_starts()
-    week = (day_bucket(Finding.captured_at, starts) // 7).label("week")
+    rollup.refresh()
+    first = flt.period.first.toordinal()
+    week = ((ReportDaily.day - first) // 7).label("week")
+    where = [ReportDaily.day >= first, ReportDaily.day <= flt.period.last.toordinal(),
+             ReportDaily.community_id.in_(_community_ids(user, flt)), Site.kind == SiteKind.market.value]
+    if flt.category_id is not None:
+        where.append(ReportDaily.category_id == flt.category_id)
     rows = db.session.execute(
-        select(Finding.site_id, Finding.zone_id, Finding.category_id, week, func.count().label("n"))
-        .join(Site, Site.id == Finding.site_id)
-        .where(*finding_where(user, flt), valid_problem(), Site.kind == SiteKind.market.value)
-        .group_by(Finding.site_id, Finding.zone_id, Finding.category_id, week)
+        select(ReportDaily.site_id, ReportDaily.zone_id, ReportDaily.category_id, week,
+               func.sum(ReportDaily.valid).label("n"))
+        .join(Site, Site.id == ReportDaily.site_id)
+        .where(*where)
+        .group_by(ReportDaily.site_id, ReportDaily.zone_id, ReportDaily.category_id, week)
+        .having(func.sum(ReportDaily.valid) > 0)
     ).all()
     dates = flt.period.dates()
     weeks = dates[::7]
     markets = db.session.execute(
         select(Site.id, Site.name, Community.name).join(Community)
-        .where(Site.kind == SiteKind.market.value, site_filter(user), Community.id.in_(_community_ids(user, flt)))
+        .where(Site.kind == SiteKind.market.value, Community.id.in_(_community_ids(user, flt)))
         .order_by(Community.name, Site.name, Site.id)
     ).all()
     zones = dict(db.session.execute(select(Zone.id, Zone.name)).all())

@@ -2,7 +2,8 @@
 
 Why a rollup: leaders look at 90 days of a street office's findings — up to a million rows — and
 expect the page at once. SQLite needs seconds just to read a million rows; the rollup holds one row
-per local day, community, site and category, so the dashboard sums thousands of rows instead.
+per local day, community, site, zone and category (report_daily) and per local day, inspector and
+site (report_inspector_daily), so the dashboard pages sum thousands of rows instead.
 
 How it stays correct without hooks in the workflow: every change to a finding bumps its
 ``updated_at`` (the column's onupdate, also for bulk UPDATEs) and every new finding has a higher id.
@@ -24,10 +25,10 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Finding
-from ..models.reporting import ReportDaily, ReportRollupState
+from ..models.reporting import ReportDaily, ReportInspectorDaily, ReportRollupState
 from ..sqlite_tuning import write_intent
 from .reports import (
-    ACCEPTED_STATUSES, FIXED_STATUSES, OPEN_STATUSES, PROBLEM, Period, count_if, day_bucket, epoch_seconds,
+    ACCEPTED_STATUSES, FIXED_STATUSES, OK, OPEN_STATUSES, PROBLEM, Period, count_if, day_bucket, epoch_seconds,
     local_tz, seconds_between,
 )
 
@@ -112,11 +113,20 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
 
 
 def _recompute(first: date, last: date) -> None:
-    db.session.execute(delete(ReportDaily).where(ReportDaily.day >= first.toordinal(),
-                                                 ReportDaily.day <= last.toordinal()))
+    for table in (ReportDaily, ReportInspectorDaily):
+        db.session.execute(delete(table).where(table.day >= first.toordinal(), table.day <= last.toordinal()))
     starts = Period(first, last).day_starts()
     bucket = day_bucket(Finding.captured_at, starts)
     day = (literal(first.toordinal(), BigInteger) + bucket).label("day")
+    in_days = [Finding.captured_at >= starts[0], Finding.captured_at < starts[-1]]
+    # Patrol activity: every record, ok or problem, per inspector and site.
+    patrol = {
+        "day": day, "inspector_id": Finding.inspector_id, "community_id": Finding.community_id,
+        "site_id": Finding.site_id, "records": func.count(), "ok": count_if(Finding.kind == OK),
+        "problems": count_if(Finding.kind == PROBLEM),
+    }
+    db.session.execute(insert(ReportInspectorDaily).from_select(list(patrol), select(*patrol.values()).where(
+        *in_days).group_by(day, Finding.inspector_id, Finding.community_id, Finding.site_id)))
     valid = Finding.status.not_in(("rejected", "duplicate"))
     accepted = Finding.status.in_(ACCEPTED_STATUSES)
     fixed = Finding.status.in_(FIXED_STATUSES)
@@ -133,7 +143,7 @@ def _recompute(first: date, last: date) -> None:
         rect_buckets.append(count_if(and_(*conds)))
         lower = hours
     columns = {
-        "day": day, "community_id": Finding.community_id, "site_id": Finding.site_id,
+        "day": day, "community_id": Finding.community_id, "site_id": Finding.site_id, "zone_id": Finding.zone_id,
         "category_id": Finding.category_id, "problems": func.count(), "valid": count_if(valid),
         "valid_open": count_if(Finding.status.in_(OPEN_STATUSES)), "accepted": count_if(accepted),
         "dispatched": count_if(and_(accepted, Finding.dispatched_at.is_not(None))),
@@ -149,8 +159,8 @@ def _recompute(first: date, last: date) -> None:
     }
     query = (
         select(*columns.values())
-        .where(Finding.kind == PROBLEM, Finding.captured_at >= starts[0], Finding.captured_at < starts[-1])
-        .group_by(day, Finding.community_id, Finding.site_id, Finding.category_id)
+        .where(Finding.kind == PROBLEM, *in_days)
+        .group_by(day, Finding.community_id, Finding.site_id, Finding.zone_id, Finding.category_id)
     )
     db.session.execute(insert(ReportDaily).from_select(list(columns), query))
 
@@ -158,5 +168,6 @@ def _recompute(first: date, last: date) -> None:
 def clear() -> None:
     """Forget the rollup, so the next refresh recomputes every day (after a restore or a repair)."""
     db.session.execute(delete(ReportDaily))
+    db.session.execute(delete(ReportInspectorDaily))
     db.session.execute(delete(ReportRollupState))
     db.session.commit()
