@@ -66,8 +66,11 @@ const XcStrategies = (() => {
   async function precache(shell) {
     const cache = await caches.open(shell.cache);
     const assets = shell.precache.filter((url) => !shell.shellPages.includes(url));
-    // cache: "reload" skips the HTTP cache, so a new version never precaches a stale file.
-    await cache.addAll(assets.map((url) => new Request(url, { cache: "reload" })));
+    // A versioned shell URL names its content, so the copy the page has just loaded into the HTTP cache
+    // is the right one and the first install need not download it again. Unversioned URLs (manifest,
+    // offline page) skip the HTTP cache ("reload"), so a new version never precaches a stale file.
+    const versioned = `/shell/${shell.version}/`;
+    await cache.addAll(assets.map((url) => new Request(url, { cache: url.includes(versioned) ? "default" : "reload" })));
     // The capture page for every inspector as before, and whichever offline page is open right now:
     // best effort, never a reason for the install to fail.
     const pages = new Set([...shell.shellPages, ...(await openPages(shell).catch(() => []))]);
