@@ -10,7 +10,7 @@ from .users import ApiToken, Role, User, UserRole, hash_token
 __all__ = [
     "AuditEvent", "Notice", "NoticeAttempt", "NoticeStatus", "Webhook", "WebhookKind",
     "ApiToken", "Category", "Community", "DeadlineUnit", "Event", "Finding", "FindingKind", "PartyKind",
-    "Photo", "PhotoKind", "ReportDaily", "ReportInspectorDaily", "ReportRollupState", "Role", "RoutesTo", "Site", "SiteKind", "Status",
-    "Street", "User", "UserRole",
+    "Photo", "PhotoKind", "ReportDaily", "ReportInspectorDaily", "ReportRollupState", "Role", "RoutesTo", "Site",
+    "SiteKind", "Status", "Street", "User", "UserRole",
     "Zone", "hash_token",
 ]

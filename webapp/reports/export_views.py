@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Response, request, stream_with_context
+from flask import Response, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -41,7 +41,8 @@ def findings_csv():
     user = current_user._get_current_object()
     flt = parse_filter(request.args)
     header, rows = exports.filtered_rows(user, flt)
-    return _download(stream_with_context(exports.csv_stream(header, rows)), CSV_TYPE, _("问题清单"), flt, "csv")
+    # Plain generators (no request context needed): rows on their own connection, words translated already.
+    return _download(exports.csv_stream(header, rows), CSV_TYPE, _("问题清单"), flt, "csv")
 
 
 @bp.route("/findings.xlsx")
@@ -53,12 +54,13 @@ def findings_xlsx():
     if exports.count_rows(user, flt) > exports.XLSX_MAX_ROWS:
         raise BadRequest(_("超过 Excel 单表行数上限，请缩小范围或下载 CSV。"))
     header, rows = exports.filtered_rows(user, flt)
+    sheet_name = _("问题清单")  # translated here: the workbook is written after the view returns
 
     def build(workbook):
-        exports.write_table(workbook, _("问题清单"), header, rows,
+        exports.write_table(workbook, sheet_name, header, rows,
                             widths={1: 38, 2: 17, 4: 14, 5: 24, 8: 18, 9: 40, 10: 30})
 
-    return _download(stream_with_context(exports.xlsx_stream(build)), XLSX_TYPE, _("问题清单"), flt, "xlsx")
+    return _download(exports.xlsx_stream(build), XLSX_TYPE, sheet_name, flt, "xlsx")
 
 
 def league_header() -> list[str]:

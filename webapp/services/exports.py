@@ -15,6 +15,7 @@ import io
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import Token
 from datetime import datetime, timezone
 
 from flask_babel import gettext as _
@@ -27,7 +28,8 @@ from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import Category, Community, Finding, Site, Street, User, Zone
-from .reports import ACCEPTED_STATUSES, FIXED_STATUSES, OK, FindingFilter, finding_where, local_tz, \
+from ..sqlite_tuning import set_write_intent
+from .reports import ACCEPTED_STATUSES, FIXED_STATUSES, OK, STATUS_LABELS, FindingFilter, finding_where, local_tz, \
     problem_phrase, resolve_filter, status_label
 
 BATCH = 2000
@@ -64,28 +66,53 @@ def finding_rows_select(where: list) -> Select:
 
 
 def iter_finding_rows(where: list, now: datetime | None = None) -> Iterator[tuple]:
-    """Formatted rows (local naive datetimes, Chinese labels) for every finding matching ``where``.
+    """Formatted rows (local naive datetimes, labels in the reader's language) for every finding
+    matching ``where``.
 
-    ``yield_per`` makes PostgreSQL use a server-side cursor and SQLite fetch in batches, so the
-    whole result is never held in memory.
+    The words are translated now, in the request; the rows are read when iterated, which for a
+    download is after the view has returned (see ``in_app_context``). ``yield_per`` makes
+    PostgreSQL use a server-side cursor and SQLite fetch in batches, so the whole result is never
+    held in memory.
     """
     now = now or datetime.now(timezone.utc)
-    tz = local_tz()
-    kind_ok, kind_problem, yes, no = _("卫生尚可"), _("问题"), _("是"), _("否")
-    labels: dict[str, str] = {}
+    words = {"ok": _("卫生尚可"), "problem": _("问题"), "yes": _("是"), "no": _("否"), "other": _("其他问题"),
+             "labels": {status: status_label(status) for status in STATUS_LABELS}}
+    return _finding_rows(db.engine, finding_rows_select(where), now, local_tz(), words)
+
+
+def _rows_read_only(engine, statement) -> Iterator:
+    """Rows of ``statement`` on a connection of their own, fetched in batches.
+
+    A download is read after its view has returned, outside the app and request contexts; a
+    plain connection needs neither (and a client that hangs up just lets it be closed).
+    """
+    with engine.connect() as conn:
+        token = set_write_intent(False)  # a plain BEGIN on SQLite: never queues behind writers
+        try:
+            result = conn.execution_options(yield_per=BATCH).execute(statement)
+        finally:
+            set_write_intent(True if token.old_value is Token.MISSING else token.old_value)
+        yield from result
+
+
+def _finding_rows(engine, statement, now: datetime, tz, words: dict) -> Iterator[tuple]:
+    kind_ok, kind_problem, yes, no = words["ok"], words["problem"], words["yes"], words["no"]
+    labels: dict[str, str] = words["labels"]
+    phrases: dict[tuple, str] = {}
 
     def local(value):
         return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
 
-    result = db.session.execute(finding_rows_select(where).execution_options(yield_per=BATCH))
     for (uuid, captured, street, community, site, zone, kind, category, note, status, inspector, deadline,
-         dispatched, rectified, verified, overdue_at) in result:
-        if status not in labels:
-            labels[status] = status_label(status)
+         dispatched, rectified, verified, overdue_at) in _rows_read_only(engine, statement):
         if kind == OK:
             phrase, overdue = kind_ok, None
         else:
-            phrase = problem_phrase(category, note)
+            phrase = phrases.get((category, note))
+            if phrase is None:  # notes repeat ("垃圾桶满溢" …): phrase each pair once, bounded
+                phrase = problem_phrase(category, note) if (category or note) else words["other"]
+                if len(phrases) < 10_000:
+                    phrases[(category, note)] = phrase
             overdue = None
             if status in ACCEPTED_STATUSES:
                 fixed_at = rectified if status in FIXED_STATUSES else None
@@ -93,7 +120,7 @@ def iter_finding_rows(where: list, now: datetime | None = None) -> Iterator[tupl
                 overdue = yes if late else no
         # Empty cells, not empty strings: Excel's filters and COUNTA treat "" as a value.
         yield (uuid, local(captured), street, community, site, zone,
-               kind_ok if kind == OK else kind_problem, category, phrase, note or None, labels[status],
+               kind_ok if kind == OK else kind_problem, category, phrase, note or None, labels.get(status, status),
                inspector, local(deadline), local(dispatched), local(rectified), local(verified), overdue)
 
 
