@@ -316,6 +316,18 @@ def add_path(path: str, method: str, operation: dict[str, Any]) -> None:
     PATHS.setdefault(path, {})[method.lower()] = operation
 
 
+MALFORMED = "Malformed request: a NUL character in the path or a field is refused before any view runs"
+
+
+def _with_malformed_request(paths: dict[str, Any]) -> dict[str, Any]:
+    """webapp.security refuses a NUL in any path or field with a 400 on every route, so every
+    operation documents that answer."""
+    for operations in paths.values():
+        for operation in operations.values():
+            operation.setdefault("responses", {}).setdefault("400", error_response(MALFORMED))
+    return paths
+
+
 def build_spec() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -327,7 +339,7 @@ def build_spec() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"session": []}, {"bearer": []}],
-        "paths": copy.deepcopy(PATHS),
+        "paths": _with_malformed_request(copy.deepcopy(PATHS)),
         "components": {
             "schemas": copy.deepcopy(SCHEMAS),
             "securitySchemes": {
