@@ -1,6 +1,7 @@
 """Backup and restore round-trip a populated instance: every row of every table, every photo's hash."""
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
@@ -20,6 +21,15 @@ from webapp.models import Street
 from webapp.services import backup as backup_service
 from webapp.services.backup import BackupError
 from webapp.storage import get_storage, key_for
+
+
+@pytest.fixture(autouse=True)
+def _release_leaked_connections():
+    """Restore drops and recreates tables. A streamed response or a worker thread of an earlier test
+    that was never closed can still hold a connection idle in a transaction until the garbage
+    collector finalises it, and PostgreSQL's DROP waits on its lock: finalise them first."""
+    gc.collect()
+    yield
 
 
 def jpeg(seed: int) -> bytes:
@@ -274,3 +284,23 @@ def test_backup_while_the_app_writes_is_consistent(app, tmp_path):
         assert db.session.scalar(select(func.count()).select_from(Street)) == counted
         assert restored.rows == sum(result.manifest["row_counts"].values())
         db.session.remove()
+
+
+def test_restore_on_postgresql_gives_up_on_a_database_still_in_use(app, tmp_path, monkeypatch):
+    """A connection idle in a transaction (an app server left running) makes DROP wait forever;
+    restore must stop with a reason instead of hanging."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("lock waits are PostgreSQL's; SQLite restores through the backup API")
+    populate(app)
+    dest = tmp_path / "backup"
+    assert cli(app, "backup", str(dest)).exit_code == 0
+    monkeypatch.setattr(backup_service, "PG_LOCK_TIMEOUT", "500ms")
+    with app.app_context():
+        holder = db.engine.connect()
+        holder.execute(Street.__table__.select().limit(1)).all()  # a read lock held in an open transaction
+        try:
+            with pytest.raises(BackupError, match="stop the app servers"):
+                backup_service.restore(dest, db.engine, get_storage(app), force=True)
+        finally:
+            holder.rollback()
+            holder.close()

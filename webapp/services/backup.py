@@ -31,6 +31,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from ..storage import PhotoStore, check_key
 
@@ -356,6 +357,9 @@ def _restore_sqlite(engine: Engine, src: Path, manifest: dict) -> None:
     engine.dispose()
 
 
+PG_LOCK_TIMEOUT = "20s"
+
+
 def _pg_drop_schema_objects(conn, schema: str) -> None:
     for table in _pg_tables(conn, schema):
         conn.execute(text(f'DROP TABLE IF EXISTS "{schema}"."{table}" CASCADE'))
@@ -376,7 +380,13 @@ def _restore_postgresql(engine: Engine, src: Path, manifest: dict) -> None:
         if schema != manifest["db"]["schema"]:
             raise BackupError(f"the backup is of schema {manifest['db']['schema']!r}; this database uses "
                               f"{schema!r}: set its search_path to match")
-        _pg_drop_schema_objects(conn, schema)
+        # A running app server holds locks that DROP waits on forever; fail with a reason instead.
+        conn.execute(text(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT}'"))
+        try:
+            _pg_drop_schema_objects(conn, schema)
+        except OperationalError as exc:
+            raise BackupError("other connections are using the database: stop the app servers and "
+                              "workers, then restore again") from exc
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     engine.dispose()
     # The schema exists already (it may hold grants and extensions we keep), so its own entry is skipped.
