@@ -85,7 +85,12 @@ def send(matrix_app, client, route: Route, world, scope: str, headers: dict | No
     if route.raw:
         kwargs["data"], raw_headers = route.raw(world)
         kwargs["headers"].update(raw_headers)
-    return client.open(url, method=route.method, **kwargs), args, url
+    response = client.open(url, method=route.method, **kwargs)
+    # Read streamed bodies (the exports) to the end: an unread stream keeps its database session,
+    # and with it a transaction, open until garbage collection.
+    response.get_data()
+    response.close()
+    return response, args, url
 
 
 def outcome(response, route: Route, world, args) -> str:
@@ -141,6 +146,8 @@ def test_invisible_is_the_same_as_missing(matrix_app, world, route):
             if route.json:
                 kwargs["json"] = route.json(world)
             missing = client.open(url, method=route.method, **kwargs)
+            missing.get_data()
+            missing.close()
             assert other.status_code == missing.status_code, (role, other.status_code, missing.status_code)
             assert _path(other) == _path(missing).replace(missing_args.get("finding_uuid", "\0"),
                                                           args.get("finding_uuid", "\0")), role
@@ -180,6 +187,7 @@ def test_exports_hold_only_what_the_role_may_see(matrix_app, world, endpoint, ro
         response = client.get(url)
         assert response.status_code == 200
         text = _rows_text(response)
+        response.close()
         own_note, other_note = world.own_note, world.other_note
         assert own_note in text
         assert (other_note in text) == (role in ALL_SEEING), f"{role} export and the other street's finding"
@@ -197,6 +205,8 @@ def test_exports_are_not_a_formula_injection_vector(matrix_app, world, endpoint)
         with matrix_app.test_request_context():
             url = url_for(endpoint, days=30)
         response = client.get(url)
+        response.get_data()
+        response.close()
         if endpoint.endswith("csv"):
             rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
             cells = [cell for row in rows for cell in row if "HYPERLINK" in cell]
