@@ -53,7 +53,7 @@ class LocalStore(PhotoStore):
             except FileNotFoundError:
                 pass
             raise
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def open(self, key: str) -> BinaryIO:
         return open(self.path(key), "rb")
@@ -114,7 +114,8 @@ def _mtime(path: Path) -> float:
         return time.time()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable: the directory entry is data too."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
