@@ -127,8 +127,10 @@ def capture_problem(page, photos: list[bytes], category: str = "散落垃圾", c
         page.click("#xc-more-cats")
     button.click()
     page.click("#xc-save")
+    # The previous capture's 已保存 toast may still be up (it stays 3.5 s): the outbox is the real signal.
+    wait_until(lambda: any(item["id"] == draft_id for item in outbox_items(page)), message="the capture in the outbox")
     page.wait_for_selector("#xc-toast:not([hidden]):has-text('已保存')")
-    assert any(item["id"] == draft_id for item in outbox_items(page))
+    assert draft(page)["id"] != draft_id, "a fresh draft follows a saved capture"
     return draft_id
 
 
