@@ -8,6 +8,8 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,17 +35,17 @@ def _compile_translations() -> None:
                         str(ROOT / "webapp" / "translations")], check=False)
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
-    """Yield (url, engine options); PostgreSQL runs get a schema of their own, dropped afterwards."""
+@contextmanager
+def isolated_database(directory: Path, name: str) -> Iterator[tuple[str, dict]]:
+    """Yield (url, engine options) for a database nothing else uses: a SQLite file in ``directory``, or,
+    when TEST_DATABASE_URL is set, a PostgreSQL schema of its own, dropped afterwards."""
     pg_url = os.environ.get("TEST_DATABASE_URL")
     if not pg_url:
-        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
-        yield f"sqlite:///{path}", {}
+        yield f"sqlite:///{directory / f'{name}.sqlite3'}", {}
         return
     import psycopg
 
-    schema = f"xc_test_{os.getpid()}_{secrets.token_hex(4)}"
+    schema = f"xc_{name}_{os.getpid()}_{secrets.token_hex(4)}"
     plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -53,6 +55,12 @@ def database_url(tmp_path_factory):
     finally:
         with psycopg.connect(plain, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    with isolated_database(tmp_path_factory.mktemp("db"), "test") as database:
+        yield database
 
 
 @pytest.fixture(scope="session")

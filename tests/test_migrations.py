@@ -6,9 +6,6 @@ migration fails here rather than on a server.
 """
 from __future__ import annotations
 
-import os
-import secrets
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -16,28 +13,15 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
+from tests.conftest import isolated_database
 from webapp import create_app
 from webapp.extensions import db
 
 
 @pytest.fixture
 def empty_database(tmp_path):
-    pg_url = os.environ.get("TEST_DATABASE_URL")
-    if not pg_url:
-        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}", {}
-        return
-    import psycopg
-
-    schema = f"xc_mig_{os.getpid()}_{secrets.token_hex(4)}"
-    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = pg_url if "+psycopg" in pg_url else pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield url, {"connect_args": {"options": f"-csearch_path={schema}"}}
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with isolated_database(tmp_path, "mig") as database:
+        yield database
 
 
 @pytest.fixture
