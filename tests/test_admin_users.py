@@ -138,10 +138,12 @@ def test_disable_enable_and_not_yourself(app, client, admin):
     raw = issue_token(target, "phone")
     db.session.commit()
     token = form_token(client, f"/admin/users/{target.id}")
-    assert client.post(f"/admin/users/{target.id}/disable", data={"csrf_token": token}).status_code == 302
+    response = client.post(f"/admin/users/{target.id}/disable", data={"csrf_token": token}, follow_redirects=True)
+    assert response.history[0].status_code == 302 and "已停用 insp1" in response.get_data(as_text=True)
     db.session.expire_all()
     assert target.disabled and user_for_token(raw) is None
-    client.post(f"/admin/users/{target.id}/enable", data={"csrf_token": token})
+    response = client.post(f"/admin/users/{target.id}/enable", data={"csrf_token": token}, follow_redirects=True)
+    assert "已启用 insp1" in response.get_data(as_text=True)
     db.session.expire_all()
     assert not target.disabled
     response = client.post(f"/admin/users/{admin.id}/disable", data={"csrf_token": token}, follow_redirects=True)

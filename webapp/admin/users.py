@@ -94,22 +94,25 @@ def _action(user_id: int, verb):
         return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
-@bp.route("/users/<int:user_id>/disable", methods=["POST"])
-def user_disable(user_id: int):
+def _set_disabled(user_id: int, disabled: bool):
     def verb(user):
-        service.set_disabled(current_user, user, True)
-        flash(_("已停用 %(name)s:登录和令牌都已失效。", name=user.display_name), "info")
+        service.set_disabled(current_user, user, disabled)
+        if disabled:
+            flash(_("已停用 %(name)s:登录和令牌都已失效。", name=user.display_name), "info")
+        else:
+            flash(_("已启用 %(name)s。", name=user.display_name), "info")
         return redirect(url_for("admin.user_edit", user_id=user.id))
     return _action(user_id, verb)
+
+
+@bp.route("/users/<int:user_id>/disable", methods=["POST"])
+def user_disable(user_id: int):
+    return _set_disabled(user_id, True)
 
 
 @bp.route("/users/<int:user_id>/enable", methods=["POST"])
 def user_enable(user_id: int):
-    def verb(user):
-        service.set_disabled(current_user, user, False)
-        flash(_("已启用 %(name)s。", name=user.display_name), "info")
-        return redirect(url_for("admin.user_edit", user_id=user.id))
-    return _action(user_id, verb)
+    return _set_disabled(user_id, False)
 
 
 @bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
