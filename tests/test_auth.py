@@ -6,6 +6,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from tests.conftest import csrf_from
 from tests.factories import make_user
@@ -59,6 +60,26 @@ def test_bad_credentials_get_one_message(client, auth, ctx, username, password):
     assert response.status_code == 401
     assert "用户名或密码不正确" in response.get_data(as_text=True)
     assert client.get("/capture/").status_code == 302
+
+
+@pytest.mark.parametrize("username,password,disabled,status", [
+    ("insp", "wrong-password", False, 401), ("nobody", "correct-horse-42", False, 401),
+    ("insp", "correct-horse-42", True, 401), ("insp", "correct-horse-42", False, 302)])
+def test_every_login_hashes_the_password_at_the_same_cost(client, auth, ctx, monkeypatch,
+                                                         username, password, disabled, status):
+    """An unknown username is hashed against a dummy of the same method and cost, so response times do
+    not tell which usernames exist (counted, not timed: timing would be flaky on a shared machine)."""
+    make_user("insp", disabled=disabled)
+    db.session.commit()
+    methods = []
+
+    def spy(pwhash: str, pw: str) -> bool:
+        methods.append(pwhash.split("$", 1)[0])
+        return check_password_hash(pwhash, pw)
+
+    monkeypatch.setattr("webapp.auth.views.check_password_hash", spy)
+    assert auth.login(username, password=password).status_code == status
+    assert methods == [generate_password_hash("x").split("$", 1)[0]]  # e.g. scrypt:32768:8:1
 
 
 def test_disabled_user_is_refused(client, auth, ctx):
