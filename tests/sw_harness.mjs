@@ -33,7 +33,7 @@ async function fakeFetch(input) {
   if (server.overrides[pathname]) return server.overrides[pathname]();
   const html = { "Content-Type": "text/html; charset=utf-8", "X-Shell-Version": shell.version };
   if (pathname.startsWith("/api/")) return respond('{"ok": true}', { headers: { "Content-Type": "application/json" } });
-  if (pathname.startsWith("/shell/") || pathname === "/manifest.webmanifest") return respond("/* asset */");
+  if (pathname.startsWith("/shell/") || pathname === "/manifest.webmanifest") return respond(`/* asset ${pathname} */`);
   return respond(PAGE(pathname), { headers: html });
 }
 
@@ -145,8 +145,32 @@ server.overrides["/capture/"] = () => respond("forbidden", { status: 403, header
 openWindows.push("/tasks/?from=login", "/review/queue");
 await sw.precache(shell);
 await sw.dropOldCaches(shell);
-out.install = { caches: await caches.keys(), pages: await pagesKept(), fetched: [...server.log] };
+const heldAfterInstall = (await caches.open(shell.cache)).keys();
+out.install = {
+  caches: await caches.keys(), pages: await pagesKept(), fetched: [...server.log],
+  // The kept page's own files came with it; nobody's page loads the ones no offline page needs.
+  missingTaskAssets: shell.pageAssets["/tasks/"].filter((url) => !heldAfterInstall.includes(url)),
+  assets: heldAfterInstall.filter((key) => key.startsWith("/shell/")),
+};
 delete server.overrides["/capture/"];
+
+// Versioned files the install did not take are kept on first use; another version's, or a 404, never.
+server.log.length = 0;
+const unlisted = `${shell.assetPrefix}js/review.js`;
+const missing = `${shell.assetPrefix}js/missing.js`;
+const otherVersion = "/shell/0000000000000000/js/app.js";
+server.overrides[missing] = () => respond("not found", { status: 404 });
+const first = await sw.route(request(unlisted, { mode: "cors" }), shell);
+const again = await sw.route(request(unlisted, { mode: "cors" }), shell);
+out.runtime = {
+  first: await first.text(),
+  again: await again.text(),
+  missing: (await sw.route(request(missing, { mode: "cors" }), shell)).status,
+  other_version: sw.route(request(otherVersion, { mode: "cors" }), shell),
+  fetched: [...server.log],
+  held: (await caches.open(shell.cache)).keys().filter((key) => [unlisted, missing, otherVersion].includes(key)),
+};
+delete server.overrides[missing];
 
 // Online visits: the allow-list is refreshed, anything else only passes through.
 server.log.length = 0;

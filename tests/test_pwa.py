@@ -91,23 +91,72 @@ def test_running_app_serves_the_hash_of_the_real_tree(app, client):
     assert body.endswith((PROJECT_ROOT / "static/pwa/sw.js").read_text())
 
 
-def test_precache_lists_the_shell_and_never_the_api(app, client):
+def test_precache_is_what_the_capture_page_loads_and_never_the_api(app, client):
     body = client.get("/sw.js").get_data(as_text=True)
     config = json.loads(re.search(r"self\.XC_SHELL = (\{.*\});", body).group(1))
     precache = config["precache"]
     version = config["version"]
+    prefix = f"/shell/{version}/"
+    assert config["assetPrefix"] == prefix
     assert "/capture/" in precache and "/offline" in precache and "/manifest.webmanifest" in precache
-    js_files = sorted(p.name for p in (PROJECT_ROOT / "static/pwa/js").glob("*.js"))
-    assert js_files, "no shell modules found"
-    for name in js_files:
-        assert f"/shell/{version}/js/{name}" in precache
-    assert f"/shell/{version}/css/app.css" in precache
-    assert config["helper"] == f"/shell/{version}/sw-strategies.js"
+    modules = {f"{prefix}js/{path.name}" for path in _capture_modules()}
+    assert len(modules) > 10, "no shell modules found"
+    assert {url for url in precache if url.startswith(prefix)} == modules | {f"{prefix}css/app.css"}
+    # Desk and party modules are kept when a page that loads them is, never for every install; the
+    # worker's own helper is kept by the browser with the worker.
+    for name in ("js/tasks.js", "js/countdown.js", "js/review.js", "js/admin.js", "sw-strategies.js"):
+        assert prefix + name not in precache, name
+    assert config["helper"] == f"{prefix}sw-strategies.js"
     assert not [url for url in precache if url.startswith("/api/")]
     assert len(precache) == len(set(precache))
     for url in precache:
         if url.startswith("/shell/"):
             assert client.get(url).status_code == 200, url
+
+
+def test_each_offline_page_is_kept_with_every_shell_file_it_loads(app, client, auth, ctx):
+    """pageAssets must follow the templates: a file a page loads but the list lacks would be missing
+    offline when the page was kept before the worker controlled it."""
+    market = make_site(make_community(), "湖西早市", kind="market")
+    make_user("insp", roles=("inspector",))
+    make_user("mgr", roles=("manager",), sites=[market])
+    db.session.commit()
+    config = _worker_config(client)
+    assert set(config["pageAssets"]) == set(config["pages"])
+    prefix = config["assetPrefix"]
+    for user, page in (("insp", "/capture/"), ("insp", "/tasks/verify"), ("mgr", "/tasks/")):
+        auth.login(user)
+        html = client.get(page).get_data(as_text=True)
+        client.post("/logout", data={"csrf_token": _csrf(client)})
+        entries = set(re.findall(rf'(?:src|href)="({re.escape(prefix)}[^"]+)"', html))
+        assert f"{prefix}js/shell.js" in entries and f"{prefix}css/app.css" in entries, page
+        assert entries <= set(config["pageAssets"][page]), (page, entries - set(config["pageAssets"][page]))
+    assert f"{prefix}js/tasks.js" in config["pageAssets"]["/tasks/"]
+    assert f"{prefix}js/countdown.js" in config["pageAssets"]["/tasks/verify"]  # imported by tasks.js
+
+
+def test_offline_pages_and_the_manifest_answer_304_when_unchanged(client, auth, ctx):
+    """The worker's install asks again for the page a window has just loaded, and for the manifest:
+    a 304 instead of the same bytes twice. The ETag is the content's, so another user's copy never
+    validates."""
+    make_user("insp", roles=("inspector",))
+    make_user("insp2", roles=("inspector",))
+    db.session.commit()
+    manifest = client.get("/manifest.webmanifest")
+    assert manifest.headers["Cache-Control"] == "private, no-cache" and manifest.headers["ETag"]
+    assert client.get("/manifest.webmanifest", headers={"If-None-Match": manifest.headers["ETag"]}).status_code == 304
+    auth.login("insp")
+    page = client.get("/capture/")
+    etag = page.headers["ETag"]
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "private, no-cache"
+    again = client.get("/capture/", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b""
+    assert again.headers["X-Shell-Version"] == page.headers["X-Shell-Version"]
+    client.post("/logout", data={"csrf_token": _csrf(client)})
+    auth.login("insp2")
+    assert client.get("/capture/", headers={"If-None-Match": etag}).status_code == 200
+    # Other pages are not made conditional.
+    assert "ETag" not in client.get("/account").headers
 
 
 def test_shell_assets_are_immutable_only_for_the_current_version(app, client):
@@ -122,11 +171,21 @@ def test_shell_assets_are_immutable_only_for_the_current_version(app, client):
     assert client.get(f"/shell/{version}/js/missing.js").status_code == 404
 
 
-def test_build_shell_precaches_code_not_icons():
-    shell = build_shell(PROJECT_ROOT)
-    assert "js/app.js" in shell.assets and "sw-strategies.js" in shell.assets
-    assert "sw.js" not in shell.assets  # the worker itself is /sw.js, generated
-    assert not [a for a in shell.assets if a.endswith(".png")]
+def test_build_shell_follows_the_module_imports(shell_tree):
+    js = shell_tree / "static/pwa/js"
+    (js / "entry.js").write_text('import { a } from "./a.js";\nimport {\n  b,\n  c,\n} from "./b.js";\n'
+                                 'import "./side.js";\nexport { d } from "./d.js";\n'
+                                 'const later = () => import("./lazy.js");\n// from "./a.js" again\n'
+                                 'import { gone } from "./missing.js";\n')
+    for name in ("a", "b", "side", "d", "lazy"):
+        (js / f"{name}.js").write_text("export {};\n")
+    (js / "a.js").write_text('import { x } from "../sw-strategies.js";\n')
+    shell = build_shell(shell_tree)
+    assert shell.imports["js/entry.js"] == ("js/a.js", "js/b.js", "js/d.js", "js/lazy.js", "js/side.js")
+    assert set(shell.closure(("css/app.css", "js/entry.js"))) == {
+        "css/app.css", "js/entry.js", "js/a.js", "js/b.js", "js/d.js", "js/lazy.js", "js/side.js", "sw-strategies.js"}
+    real = build_shell(PROJECT_ROOT)
+    assert {f"js/{p.name}" for p in _capture_modules()} == set(real.closure(("js/app.js", "js/shell.js")))
 
 
 def test_manifest_is_installable(client):
@@ -304,7 +363,23 @@ def test_install_keeps_the_open_offline_page_and_drops_old_versions(worker_run):
     # /review/queue was open too but is not an offline page, so it was not even fetched.
     assert install["pages"] == ["/tasks/"]
     assert "/capture/" in install["fetched"] and "/review/queue" not in install["fetched"]
-    assert install["caches"] == sorted(["someone-elses-cache", config["cache"]])
+    assert sorted(install["caches"]) == sorted(["someone-elses-cache", config["cache"]])
+    # The kept page's files came with it (tasks.js is not precached), and nothing any offline page lacks.
+    assert install["missingTaskAssets"] == []
+    prefix = config["assetPrefix"]
+    assert f"{prefix}js/tasks.js" in install["assets"] and f"{prefix}js/tasks.js" not in config["precache"]
+    wanted = {url for urls in config["pageAssets"].values() for url in urls}
+    assert set(install["assets"]) <= wanted and f"{prefix}js/review.js" not in install["assets"]
+
+
+def test_versioned_files_are_kept_on_first_use(worker_run):
+    config, run = worker_run
+    runtime = run["runtime"]
+    review = f"{config['assetPrefix']}js/review.js"
+    assert runtime["first"] == runtime["again"] == f"/* asset {review} */"
+    assert runtime["fetched"] == [review, f"{config['assetPrefix']}js/missing.js"]  # the second came from the cache
+    assert runtime["missing"] == 404 and runtime["other_version"] is None
+    assert runtime["held"] == [review]  # not the 404, not another version's file
 
 
 def test_online_visits_refresh_only_the_allow_listed_pages(worker_run):

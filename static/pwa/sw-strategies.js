@@ -1,6 +1,9 @@
 /* Caching strategies for sw.js (a classic script, loaded with importScripts).
  *
- * - Shell assets (/shell/<version>/…, the manifest, /offline): cache-first from the versioned precache.
+ * - Shell assets (/shell/<version>/…): cache-first. A versioned URL names its content, so whatever is
+ *   fetched under this worker's version is kept on first use. Installing precaches only what the
+ *   capture page loads (and /offline, the manifest); each other offline page's files (shell.pageAssets)
+ *   are kept with the page itself, so a page that loaded before the worker controlled it works offline.
  * - Navigations: network first with a short timeout. The pages that hold offline work (shell.pages:
  *   /capture/, /tasks/, /tasks/verify) keep a "last good copy": each time one comes from the network
  *   rendered for this worker's version, it replaces the stored copy. Offline, a page gets its own last
@@ -25,6 +28,10 @@ const XcStrategies = (() => {
     return shell.pages.includes(pathname);
   }
 
+  function isVersioned(url, shell) {
+    return url.pathname.startsWith(shell.assetPrefix);
+  }
+
   // A redirect (to /login), an error, or a page that links another version's assets must never
   // become an offline copy.
   function storable(response, shell) {
@@ -43,12 +50,26 @@ const XcStrategies = (() => {
     }));
   }
 
-  /** Fetch a page with the user's cookies and keep it if it is a good copy; false when it is not. */
+  /** The files a kept page loads, those not held yet. Versioned, so the HTTP cache's copy (the one the
+   *  page has just loaded) is the right one: usually nothing goes over the network. */
+  async function keepAssets(pathname, shell) {
+    const cache = await caches.open(shell.cache);
+    for (const url of shell.pageAssets[pathname] || []) {
+      if (await cache.match(url)) continue;
+      const response = await fetch(new Request(url, { credentials: "same-origin" }));
+      if (response.ok) await cache.put(url, response);
+    }
+  }
+
+  /** Fetch a page with the user's cookies and keep it, with its files, if it is a good copy; false
+   *  when it is not. "no-cache": the server is always asked, but the page a window has just loaded comes
+   *  back as a 304 (the offline pages carry an ETag), not a second download. */
   async function refreshPage(pathname, shell) {
     try {
-      const response = await fetch(new Request(pathname, { cache: "reload", credentials: "same-origin" }));
+      const response = await fetch(new Request(pathname, { cache: "no-cache", credentials: "same-origin" }));
       if (!storable(response, shell)) return false;
       await keep(await caches.open(shell.cache), pathname, response);
+      await keepAssets(pathname, shell).catch(() => {}); // the next visit, controlled, keeps the rest
       return true;
     } catch (err) {
       return false; // offline or logged out: the next online visit stores it
@@ -68,9 +89,11 @@ const XcStrategies = (() => {
     const assets = shell.precache.filter((url) => !shell.shellPages.includes(url));
     // A versioned shell URL names its content, so the copy the page has just loaded into the HTTP cache
     // is the right one and the first install need not download it again. Unversioned URLs (manifest,
-    // offline page) skip the HTTP cache ("reload"), so a new version never precaches a stale file.
-    const versioned = `/shell/${shell.version}/`;
-    await cache.addAll(assets.map((url) => new Request(url, { cache: url.includes(versioned) ? "default" : "reload" })));
+    // offline page) are revalidated ("no-cache"), so a new version never precaches a stale file, and
+    // the manifest the browser has just read costs a 304.
+    await cache.addAll(assets.map((url) => new Request(url, {
+      cache: url.startsWith(shell.assetPrefix) ? "default" : "no-cache",
+    })));
     // The capture page for every inspector as before, and whichever offline page is open right now:
     // best effort, never a reason for the install to fail.
     const pages = new Set([...shell.shellPages, ...(await openPages(shell).catch(() => []))]);
@@ -132,9 +155,13 @@ const XcStrategies = (() => {
     return network.catch(() => new Response("offline", { status: 503, headers: { "Content-Type": "text/plain" } }));
   }
 
-  async function cacheFirst(request, shell) {
-    const cached = await caches.match(request, { cacheName: shell.cache, ignoreSearch: false });
-    return cached || fetch(request);
+  async function cacheFirst(request, shell, { store = false } = {}) {
+    const cache = await caches.open(shell.cache);
+    const cached = await cache.match(request);
+    if (cached) return cached;
+    const response = await fetch(request);
+    if (store && response.ok && response.type === "basic") await cache.put(request, response.clone());
+    return response;
   }
 
   function route(request, shell) {
@@ -142,6 +169,7 @@ const XcStrategies = (() => {
     const url = new URL(request.url);
     if (url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return null;
     if (request.mode === "navigate") return navigate(request, shell);
+    if (isVersioned(url, shell)) return cacheFirst(request, shell, { store: true });
     if (shell.precache.includes(url.pathname) && !isShellPage(url, shell)) return cacheFirst(request, shell);
     return null;
   }
@@ -157,10 +185,13 @@ const XcStrategies = (() => {
   }
 
   /** A page asks to be kept (it loaded from the network before this worker controlled it, or after
-   *  a logout dropped the copies); a page that already has a copy needs nothing. */
+   *  a logout dropped the copies); a page that already has a copy only needs its files. */
   async function keepPage(pathname, shell) {
     if (!isKeptPage(pathname, shell)) return false;
-    if (await (await caches.open(shell.cache)).match(pathname)) return true;
+    if (await (await caches.open(shell.cache)).match(pathname)) {
+      await keepAssets(pathname, shell).catch(() => {});
+      return true;
+    }
     return refreshPage(pathname, shell);
   }
 

@@ -1,7 +1,7 @@
 /* The service worker: event wiring only. The server prepends self.XC_SHELL (version, cache names,
- * precache list, the pages kept for offline use) when it serves /sw.js; the strategies live in
- * sw-strategies.js. Nothing under /api/ is ever cached here: the outbox in IndexedDB is the only
- * offline copy of what a user did. */
+ * precache list, the pages kept for offline use and the files each one loads) when it serves /sw.js;
+ * the strategies live in sw-strategies.js. Nothing under /api/ is ever cached here: the outbox in
+ * IndexedDB is the only offline copy of what a user did. */
 /* global XcStrategies */
 importScripts(self.XC_SHELL.helper);
 

@@ -1,4 +1,4 @@
-"""What the service worker precaches, and the version that names its cache.
+"""The version that names the service worker's cache, and which shell files each page loads.
 
 The version is a hash over every file that shapes the offline shell, computed once when the app
 starts. Changing any of them changes /sw.js byte-for-byte, which is what makes browsers install the
@@ -7,6 +7,7 @@ new worker; nobody bumps a number by hand, so nobody can forget to.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,9 @@ SHELL_SOURCES = (
 # Compiled catalogues are build output (and may differ by Babel version between servers): their .po
 # sources stand for them.
 SKIP_SUFFIXES = (".pyc", ".mo")
-# Precached: what pages load. Icons are hashed (a new icon is a new version) but not precached: the
-# installed app's icon lives with the OS, and the pages reference none of them.
-PRECACHE_SUFFIXES = (".js", ".css")
+# A module's static and dynamic imports of its siblings: `from "./x.js"`, `import "./x.js"`,
+# `import("./x.js")`. The app's modules are plain ES modules written by hand, so this is the whole syntax.
+IMPORT = re.compile(r'(?:\bfrom|\bimport)\s*\(?\s*"(\.\.?/[^"]+\.js)"')
 
 
 def shell_files(root: Path) -> list[Path]:
@@ -53,17 +54,37 @@ def shell_version(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def module_imports(pwa: Path) -> dict[str, tuple[str, ...]]:
+    """Each .js file under static/pwa/ (as "js/app.js") → the files it imports, as the same kind of path."""
+    graph: dict[str, tuple[str, ...]] = {}
+    for path in sorted(pwa.rglob("*.js")):
+        name = path.relative_to(pwa).as_posix()
+        imports = []
+        for target in IMPORT.findall(path.read_text(encoding="utf-8")):
+            resolved = (path.parent / target).resolve()
+            if resolved.is_file() and resolved.is_relative_to(pwa.resolve()):
+                imports.append(resolved.relative_to(pwa.resolve()).as_posix())
+        graph[name] = tuple(sorted(set(imports)))
+    return graph
+
+
 @dataclass(frozen=True)
 class Shell:
     version: str
-    assets: tuple[str, ...]  # paths under static/pwa/, e.g. "js/app.js"
+    imports: dict[str, tuple[str, ...]]  # static/pwa/ paths, e.g. "js/app.js" → ("js/api.js", …)
+
+    def closure(self, entries: tuple[str, ...]) -> tuple[str, ...]:
+        """What a page that loads ``entries`` (CSS and module scripts) fetches: the entries and every
+        module they import, transitively, in a stable order."""
+        seen: list[str] = []
+        todo = list(entries)
+        while todo:
+            name = todo.pop(0)
+            if name not in seen:
+                seen.append(name)
+                todo += self.imports.get(name, ())
+        return tuple(seen)
 
 
 def build_shell(root: Path) -> Shell:
-    pwa = root / "static" / "pwa"
-    assets = tuple(
-        p.relative_to(pwa).as_posix()
-        for p in shell_files(root)
-        if p.is_relative_to(pwa) and p.relative_to(pwa).as_posix() != "sw.js" and p.suffix in PRECACHE_SUFFIXES
-    )
-    return Shell(version=shell_version(root), assets=assets)
+    return Shell(version=shell_version(root), imports=module_imports(root / "static" / "pwa"))
