@@ -47,7 +47,8 @@ def kind(hit: Hit) -> str:
         return "api"
     if path == "/sw.js":
         return "sw"
-    if mime == "text/html":
+    # A 304 carries no Content-Type: a revalidated page (a path without a file extension) is still a page.
+    if mime == "text/html" or (hit.status == 304 and not mime and "." not in path.rsplit("/", 1)[-1]):
         return "html"
     if path.endswith(".css"):
         return "css"
@@ -120,7 +121,7 @@ def run(pw, proxy: Proxy, workdir: Path) -> list[Figure]:
         extra = [h for h in counted if h.path.split("?")[0] not in page_loaded and kind(h) in ("js", "css")]
         level6 = sum(len(gzip.compress(h.body, 6)) if h.gzipped else h.body_bytes for h in counted)
         figures.append(info(
-            SECTION, "first load: precached files the capture page itself does not load",
+            SECTION, "first load: JS/CSS the capture page itself does not load (worker, precache)",
             f"{len(extra)} files, {fmt_kb(sum(h.body_bytes for h in extra))}",
             ", ".join(sorted({h.path.rsplit('/', 1)[-1] for h in extra}))))
         figures.append(info(SECTION, f"first load with gzip_comp_level 6 instead of {rule.level}", fmt_kb(level6),
