@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from jsonschema import Draft202012Validator
 
-from tests.api_support import RULE_ARG
+from tests.api_support import RULE_ARG, fast_user, new_uuid
+from webapp.auth.tokens import issue_token
+from webapp.extensions import db
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
@@ -38,6 +40,26 @@ def test_document_is_openapi_31_with_valid_schemas(client):
             assert op.get("responses"), f"{method} {path} documents no responses"
             params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert params == set(RULE_ARG.findall(path.replace("{", "<").replace("}", ">"))), path
+
+
+def test_every_body_over_the_request_limit_is_a_documented_413(app, api, ctx):
+    """Werkzeug refuses any body over MAX_CONTENT_LENGTH (views may refuse smaller ones sooner): every
+    operation that takes a body answers 413 in the error shape, and documents it (``api`` checks)."""
+    api.token = issue_token(fast_user("insp"), "test")
+    db.session.commit()
+    spec = api.checker.spec
+    too_big = b"{" + b" " * app.config["MAX_CONTENT_LENGTH"] + b"}"
+    operations = [(path, method, op) for path, ops in spec["paths"].items() for method, op in ops.items()
+                  if "requestBody" in op]
+    assert {(path, method) for path, method, _op in operations} >= {
+        ("/api/v1/photos/{photo_uuid}", "put"), ("/api/v1/findings/{finding_uuid}", "put"),
+        ("/api/v1/findings/{finding_uuid}/actions/{action_uuid}", "put")}
+    for path, method, op in operations:
+        url = RULE_ARG.sub(lambda _m: new_uuid(), path.replace("{", "<").replace("}", ">"))
+        content_type = next(iter(op["requestBody"]["content"]))
+        response = api.request(method.upper(), url, data=too_big, content_type=content_type)
+        assert response.status_code == 413, (method, path, response.status_code)
+        assert response.get_json()["error"]["code"]
 
 
 def test_documented_refs_resolve(client):

@@ -101,6 +101,7 @@ add_path("/api/v1/findings/{finding_uuid}/actions/{action_uuid}", "put", {
         "409": json_response("Illegal in the current state, stale expected_version, or this action uuid was "
                              "used for different content; error.finding holds the current state",
                              ref("ActionConflict")),
+        "413": error_response("Body larger than the server's request limit (an action is a few hundred bytes)"),
         "422": error_response("Invalid payload: per-field messages in error.fields"),
     },
 })
