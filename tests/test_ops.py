@@ -176,3 +176,29 @@ def test_gunicorn_serves_probes_and_writes_json_logs(app, tmp_path, database_url
     assert any(entry["logger"].startswith("gunicorn") for entry in lines), "gunicorn's own lines are JSON too"
     [access] = [entry for entry in lines if entry.get("request_id") == "live-1" and entry["logger"] == REQUEST_LOGGER]
     assert access["status"] == 200 and access["path"] == "/login"
+
+
+def test_access_line_names_a_committed_user_without_reloading_it(app):
+    """Views commit before the access line is written, which expires the loaded user; reading its id
+    there used to reload the row and its scope collections (five statements on every request)."""
+    from flask import g
+    from sqlalchemy import event
+
+    from webapp.logging_setup import _user_id
+
+    with app.test_request_context("/api/v1/findings"):
+        user = make_user("insp-expired")
+        db.session.commit()  # expires it, as a view's commit does
+        g._login_user = user
+        statements = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert _user_id() == db.inspect(user).identity[0]
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        assert statements == []
+        g._login_user = None
+        assert _user_id() is None
+        db.session.delete(user)
+        db.session.commit()

@@ -132,3 +132,39 @@ def test_cookie_writes_still_need_a_csrf_token(client, auth, ctx):
     response = client.put(f"/api/v1/findings/{uuid.uuid4()}", json=_ok_record(community.id),
                           headers={"X-CSRFToken": csrf})
     assert response.status_code == 201
+
+
+def test_a_token_request_costs_one_query_and_its_access_line_none(app, client, caplog):
+    """The lookup runs before every API request: one statement (user, token and roles), and the user's
+    scope collections wait until a scope check reads them. The access line is written after the view
+    committed, which expires the user: its id must come without reloading it."""
+    import logging
+
+    from sqlalchemy import event
+
+    from tests.factories import make_site
+    from webapp.auth.tokens import issue_token
+    from webapp.logging_setup import REQUEST_LOGGER
+
+    with app.app_context():
+        site = make_site()
+        user = make_user("insp-queries", roles=("inspector",), sites=[site])
+        raw = issue_token(user, "test")
+        db.session.commit()
+        user_id = user.id
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            statements.append(statement)
+
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get("/api/v1/no-such-route", headers=_bearer(raw)).status_code == 404
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1, statements
+    assert [r.user_id for r in caplog.records if r.name == REQUEST_LOGGER] == [user_id]

@@ -17,6 +17,7 @@ import uuid
 from datetime import datetime, timezone
 
 from flask import Flask, g, has_request_context, request
+from sqlalchemy import inspect as sa_inspect
 
 REQUEST_LOGGER = "webapp.request"
 # Anything else (spaces, newlines, a kilobyte of junk) is replaced rather than written into the logs.
@@ -61,11 +62,16 @@ def _request_id() -> str:
 
 
 def _user_id() -> int | None:
-    # Only a user the request already loaded (Flask-Login caches it in g): logging must not add a query.
+    """The id of the user the request already loaded (Flask-Login caches it in g), read from the ORM's
+    identity key: by now the view has usually committed, which expires the user, and ``user.id`` or
+    ``is_authenticated`` would reload the row and its eager collections (five queries per line).
+    Only enabled users are ever loaded (tokens and the user loader both refuse disabled ones)."""
     user = g.get("_login_user")
-    if user is not None and getattr(user, "is_authenticated", False):
-        return user.id
-    return None
+    if user is None:
+        return None
+    state = sa_inspect(user, raiseerr=False)
+    identity = state.identity if state is not None else None
+    return identity[0] if identity else None
 
 
 def init_app(app: Flask) -> None:

@@ -11,6 +11,7 @@ import secrets
 from flask import Flask, g, request
 from flask_login import AnonymousUserMixin
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, lazyload
 
 from ..extensions import csrf, db, login_manager
 from ..models import ApiToken, User, hash_token
@@ -42,12 +43,16 @@ def revoke_tokens(tokens) -> int:
 
 
 def user_for_token(raw: str) -> User | None:
-    token = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None))
-    )
-    if token is None or token.user.disabled:
-        return None
-    return token.user
+    """The token's user in one statement. This runs before every API request, so the user's scope
+    collections (streets, communities, sites: three selectin queries by default) are left to load when
+    a scope check first reads them; a phone's PUT never does. Roles come along: every view checks them."""
+    return db.session.scalars(
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None), User.disabled.is_(False))
+        .options(joinedload(User.role_rows), lazyload(User.streets), lazyload(User.communities),
+                 lazyload(User.sites))
+    ).unique().one_or_none()
 
 
 def _bearer() -> str | None:
