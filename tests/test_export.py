@@ -148,3 +148,29 @@ def test_notes_that_look_like_formulas_stay_text(day, auth, client):
     book = load_workbook(io.BytesIO(client.get(f"/reports/findings.xlsx?{q}").data))
     cell = book.active["J2"]
     assert cell.value == '=HYPERLINK("http://example.invalid","点我")' and cell.data_type == "s"
+
+
+def test_sheet_cells_of_every_kind_read_back_as_written(app):
+    """The rows of a sheet are serialised by exports itself (not openpyxl's per-cell writer):
+    whatever a report puts in a row must read back the same in openpyxl, and so in Excel."""
+    from datetime import date
+    from decimal import Decimal
+
+    rows = [
+        ("a & b < c > d", " leading space", "trailing ", 3, 2.5, True, False, Decimal("1.25"),
+         date(2025, 1, 2), datetime(2025, 9, 18, 8, 30, 15, 500000), None, "#N/A", "=1+1"),
+        ("控\x07制\x1f字符", "", "x" * 40_000, 0, -7, 1e20, float("nan")),
+    ]
+    workbook = exports.new_workbook()
+    assert exports.write_table(workbook, "表", ["甲", "乙"], rows, preface=[["标题"], []]) == 2
+    sheet = load_workbook(io.BytesIO(exports.xlsx_bytes(workbook)))["表"]
+    got = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert got[0][0] == "标题" and got[2][:2] == ["甲", "乙"] and sheet["A3"].font.b
+    assert got[3] == ["a & b < c > d", " leading space", "trailing ", 3, 2.5, True, False, 1.25,
+                      datetime(2025, 1, 2), datetime(2025, 9, 18, 8, 30, 15, 500000), None, "#N/A", "=1+1"]
+    assert sheet["I4"].number_format == "yyyy-mm-dd" and sheet["J4"].number_format == "yyyy-mm-dd hh:mm"
+    # Text from a phone is never a formula or an error value; characters XML cannot carry are dropped.
+    assert sheet["M4"].data_type == "s" and sheet["L4"].data_type == "s"
+    assert got[4][:6] == ["控制字符", None, "x" * 32_767, 0, -7, 1e20] and got[4][6] is None
+    with pytest.raises(TypeError):
+        exports.write_table(exports.new_workbook(), "x", [], [(datetime(2025, 1, 1, tzinfo=None).astimezone(),)])
