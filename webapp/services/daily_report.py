@@ -17,9 +17,10 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from typing import NamedTuple
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 
 from ..extensions import db
 from ..models import Category, Community, Finding, Photo, PhotoKind, Site, Street, User
@@ -34,7 +35,17 @@ from .reports import (
 EARLIER_LIMIT = 30
 
 
-@dataclass
+class PhotoRef(NamedTuple):
+    """What a thumbnail URL needs of a photo (see ``photos.variant_sha256``)."""
+
+    uuid: str
+    sha256: str
+    view_sha256: str | None
+    thumb_sha256: str | None
+    marked_sha256: str | None
+
+
+@dataclass(slots=True)
 class ProblemItem:
     """One accepted problem with its rectification state as of the report's generation time."""
 
@@ -45,12 +56,15 @@ class ProblemItem:
     where: str  # "社区 点位" for the status lists
     phrase: str
     status: str
-    captured_at: datetime
-    deadline: datetime | None
-    rectified_at: datetime | None
     fixed: bool
     late: bool  # fixed after its deadline, or still open past it
-    thumb: object | None = None  # first before-photo (a row with uuid and hashes), for the printed page
+    # When found, due and fixed: the lists of earlier days' problems print these. The day's own
+    # problems (thousands on a busy day) are listed in the order found and print none of them, so
+    # they are not loaded for those (None).
+    captured_at: datetime | None = None
+    deadline: datetime | None = None
+    rectified_at: datetime | None = None
+    thumb: PhotoRef | None = None  # first before-photo, for the printed page
 
 
 @dataclass
@@ -141,9 +155,7 @@ def build_daily_report(user: User, day: date, street_id: int | None = None,
     site_names = dict(db.session.execute(
         select(Site.id, Site.name).where(Site.id.in_([r.site_id for r in aggregates if r.site_id is not None]))
     ).all())
-    problems = _accepted_problems(day_rows, site_names, community_names, now)
-    if photos:
-        _attach_thumbnails(day_rows, problems)
+    problems = _accepted_problems(day_rows, site_names, community_names, now, photos)
     by_site: dict[tuple[int, int | None], list[ProblemItem]] = defaultdict(list)
     for item in problems:
         by_site[(item.community_id, item.site_id)].append(item)
@@ -185,6 +197,10 @@ def build_daily_report(user: User, day: date, street_id: int | None = None,
     def in_order(items: list[ProblemItem]) -> list[ProblemItem]:
         return sorted(items, key=lambda p: (position[p.community_id], p.captured_at, p.finding_id))
 
+    def day_order(items: list[ProblemItem]) -> list[ProblemItem]:
+        # Already in the order found: a stable sort by community keeps it within each community.
+        return sorted(items, key=lambda p: position[p.community_id])
+
     overdue_where = _earlier_overdue_where(visible, start, now)
     # Found by the rectified_at index: the day's fixes are few, the street's earlier findings are not.
     fixed_where = [unindexed(Finding.captured_at) < start, finding_filter(user),
@@ -193,7 +209,7 @@ def build_daily_report(user: User, day: date, street_id: int | None = None,
                    Finding.rectified_at >= start, Finding.rectified_at < end]
     return DailyReport(
         day=day, generated_at=now, streets=streets, all_streets=street is None, communities=ordered,
-        fixed=in_order([p for p in problems if p.fixed]), still_open=in_order([p for p in problems if not p.fixed]),
+        fixed=day_order([p for p in problems if p.fixed]), still_open=day_order([p for p in problems if not p.fixed]),
         earlier_overdue=in_order(_earlier_problems(overdue_where, now, Finding.deadline, EARLIER_LIMIT)),
         earlier_fixed_today=in_order(_earlier_problems(fixed_where, now, Finding.rectified_at, EARLIER_LIMIT)),
         earlier_overdue_total=_count(overdue_where), earlier_fixed_total=_count(fixed_where),
@@ -222,8 +238,10 @@ def iter_earlier_overdue(user: User, report: DailyReport, limit: int) -> Iterato
     where = _earlier_overdue_where(visible, start, report.generated_at)
     rows = db.session.execute(_earlier_select(where).order_by(Finding.deadline, Finding.id).limit(limit)
                               .execution_options(yield_per=2000))
+    phrases: dict = {}
     for row in rows:
-        yield _to_item(row, f"{row.community} {row.site}" if row.site else row.community, report.generated_at)
+        yield _to_item(row, f"{row.community} {row.site}" if row.site else row.community, report.generated_at,
+                       phrases)
 
 
 def _late(deadline, rectified_at, overdue_at, now) -> bool:
@@ -232,6 +250,18 @@ def _late(deadline, rectified_at, overdue_at, now) -> bool:
     if deadline is None:
         return False
     return (rectified_at or now) > deadline
+
+
+def _late_column(now: datetime):
+    """``_late`` in SQL, 1 or 0: the day's counts and its thousands of listed problems use it, so no
+    datetime has to be loaded for them and the counts agree with the lists."""
+    fixed_at = case((Finding.status.in_(FIXED_STATUSES), Finding.rectified_at))
+    return case(
+        (Finding.overdue_at.is_not(None), 1),
+        (Finding.deadline.is_(None), 0),
+        (func.coalesce(fixed_at, literal(now, Finding.deadline.type)) > Finding.deadline, 1),
+        else_=0,
+    )
 
 
 def _problem_columns():
@@ -246,7 +276,7 @@ def _to_item(row, where: str, now: datetime, phrases: dict | None = None) -> Pro
     fixed = row.status in FIXED_STATUSES
     if phrases is None:
         phrase = problem_phrase(row.category, row.note)
-    else:  # the same words recur all day (a 10,000-finding day has a few hundred distinct notes)
+    else:  # the same words recur (thousands of problems have a few hundred distinct notes)
         key = (row.category, row.note)
         phrase = phrases.get(key)
         if phrase is None:
@@ -259,20 +289,48 @@ def _to_item(row, where: str, now: datetime, phrases: dict | None = None) -> Pro
     )
 
 
-def _accepted_problems(day_rows, site_names, community_names, now) -> list[ProblemItem]:
-    rows = db.session.execute(
-        select(*_problem_columns())
-        .outerjoin(Category, Category.id == Finding.category_id)
-        .where(*day_rows, Finding.kind == PROBLEM, Finding.status.in_(ACCEPTED_STATUSES))
-        .order_by(Finding.captured_at, Finding.id)
-    ).all()
-    items = []
-    phrases: dict = {}
-    for row in rows:
-        where = community_names[row.community_id].name
-        if row.site_id is not None:
-            where = f"{where} {site_names[row.site_id]}"
-        items.append(_to_item(row, where, now, phrases))
+def _accepted_problems(day_rows, site_names, community_names, now, photos: bool) -> list[ProblemItem]:
+    """The day's accepted problems in the order found, as plain tuples (a busy day has thousands:
+    no ORM objects, no datetimes, words and places looked up once each)."""
+    columns = [Finding.id, Finding.uuid, Finding.community_id, Finding.site_id, Finding.status,
+               Category.name_zh, Finding.note, _late_column(now)]
+    query = (select(*columns).outerjoin(Category, Category.id == Finding.category_id)
+             .where(*day_rows, Finding.kind == PROBLEM, Finding.status.in_(ACCEPTED_STATUSES)))
+    if photos:
+        # The first before-photo of each, in the same pass; a finding with several gives several
+        # rows here, in position order, and only its first is kept.
+        query = (query.add_columns(Photo.uuid, Photo.sha256, Photo.view_sha256, Photo.thumb_sha256,
+                                   Photo.marked_sha256)
+                 .outerjoin(Photo, and_(Photo.finding_id == Finding.id,
+                                        or_(Photo.kind == PhotoKind.before.value, Photo.kind.is_(None))))
+                 .order_by(Finding.captured_at, Finding.id, Photo.position, Photo.id))
+    else:
+        query = query.order_by(Finding.captured_at, Finding.id)
+    items: list[ProblemItem] = []
+    phrases: dict[tuple, str] = {}
+    places: dict[tuple, str] = {}
+    fixed_statuses = frozenset(FIXED_STATUSES)
+    last_id = None
+    # On the session's connection, without the ORM's row handling: these are plain columns.
+    for row in db.session.connection().execute(query):
+        finding_id, uuid, community_id, site_id, status, category, note, late = row[:8]
+        if finding_id == last_id:
+            continue  # a second before-photo of the same finding
+        last_id = finding_id
+        phrase = phrases.get((category, note))
+        if phrase is None:  # a 10,000-finding day has a few hundred distinct notes
+            phrase = phrases[(category, note)] = problem_phrase(category, note)
+        where = places.get((community_id, site_id))
+        if where is None:
+            where = community_names[community_id].name
+            if site_id is not None:
+                where = f"{where} {site_names[site_id]}"
+            places[(community_id, site_id)] = where
+        item = ProblemItem(finding_id, uuid, community_id, site_id, where, phrase, status,
+                           status in fixed_statuses, bool(late))
+        if photos and row[8] is not None:
+            item.thumb = PhotoRef(*row[8:])
+        items.append(item)
     return items
 
 
@@ -308,10 +366,11 @@ def _day_aggregates(day_rows, now: datetime) -> list:
     problem = and_(Finding.kind == PROBLEM, Finding.status.in_(ACCEPTED_STATUSES))
     fixed = and_(problem, Finding.status.in_(FIXED_STATUSES))
     is_open = and_(problem, Finding.status.in_(OPEN_STATUSES))
-    late_fix = and_(fixed, or_(Finding.overdue_at.is_not(None), Finding.rectified_at > Finding.deadline))
-    open_late = and_(is_open, or_(Finding.overdue_at.is_not(None), Finding.deadline < now))
+    late = _late_column(now) == 1
+    late_fix = and_(fixed, late)
+    open_late = and_(is_open, late)
     n = count_if
-    return db.session.execute(
+    return db.session.connection().execute(
         select(Finding.community_id, Finding.site_id,
                n(Finding.kind == OK).label("n_ok"), n(problem).label("n_accepted"),
                func.min(Finding.captured_at).label("first_at"),
@@ -320,23 +379,3 @@ def _day_aggregates(day_rows, now: datetime) -> list:
                n(and_(Finding.kind == PROBLEM, Finding.status == "submitted")).label("pending"))
         .where(*day_rows).group_by(Finding.community_id, Finding.site_id)
     ).all()
-
-
-def _attach_thumbnails(day_rows, items: list[ProblemItem]) -> None:
-    """The first before-photo of each accepted problem, for the printed report (one query, plain rows:
-    a busy day has thousands, and the page only needs each photo's uuid and content hashes)."""
-    if not items:
-        return
-    wanted = {item.finding_id: item for item in items}
-    photos = db.session.execute(
-        select(Photo.finding_id, Photo.uuid, Photo.sha256, Photo.view_sha256, Photo.thumb_sha256,
-               Photo.marked_sha256)
-        .join(Finding, Finding.id == Photo.finding_id)
-        .where(*day_rows, Finding.kind == PROBLEM, Finding.status.in_(ACCEPTED_STATUSES),
-               or_(Photo.kind == PhotoKind.before.value, Photo.kind.is_(None)))
-        .order_by(Photo.finding_id, Photo.position, Photo.id)
-    )
-    for photo in photos:
-        item = wanted.get(photo.finding_id)
-        if item is not None and item.thumb is None:
-            item.thumb = photo
