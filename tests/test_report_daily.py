@@ -210,10 +210,21 @@ def test_text_format_parts_and_part_selection(day, auth, client, app):
 
 
 def test_html_page_has_copy_buttons_text_and_print_report(day, auth, client):
-    photo = Photo(uuid="5f0c6b1e-0000-4000-8000-000000000001", uploader_id=day.inspector.id,
-                  finding_id=day.findings["seafood"].id, kind="before", position=0, received_sha256="a" * 64,
-                  sha256="b" * 64, content_type="image/jpeg", byte_size=1, width=1, height=1)
-    db.session.add(photo)
+    from tests.factories import make_finding
+
+    def add_photo(n: int, finding: str, kind: str, position: int) -> Photo:
+        photo = Photo(uuid=f"5f0c6b1e-0000-4000-8000-00000000000{n}", uploader_id=day.inspector.id,
+                      finding_id=day.findings[finding].id, kind=kind, position=position,
+                      received_sha256="a" * 64, sha256=f"{n}" * 64, content_type="image/jpeg", byte_size=1,
+                      width=1, height=1)
+        db.session.add(photo)
+        return photo
+
+    # The seafood restaurant's first before-photo is its thumbnail; its second and an after-photo are not.
+    photo, second, after = add_photo(1, "seafood", "before", 0), add_photo(2, "seafood", "before", 1), \
+        add_photo(3, "seafood", "after", 0)
+    make_finding(day.inspector, day.gongyuan, category_code="litter", captured_at=at(18, 12, 0),
+                 note='<b>"垃圾"</b> & 杂物', status="accepted")
     db.session.commit()
     auth.login("lingdao")
     response = client.get(f"/reports/daily?date=2025-09-18&street={day.gulou.id}")
@@ -221,7 +232,16 @@ def test_html_page_has_copy_buttons_text_and_print_report(day, auth, client):
     assert response.status_code == 200
     assert 'data-copy="chat-part-1"' in html and 'id="chat-part-1"' in html
     assert "运河路西沿儿蓬莱野生海鲜馆：店外摆放酒箱、桌椅等物品；" in html
-    assert f"/api/v1/photos/{photo.uuid}/thumb" in html
+    assert html.count(f"/api/v1/photos/{photo.uuid}/thumb") == 1
+    assert f"/api/v1/photos/{second.uuid}/" not in html and f"/api/v1/photos/{after.uuid}/" not in html
+    # Each problem's status links to its page; late ones are marked (still open: 超期, fixed late: 逾期).
+    seafood, poster = day.findings["seafood"], day.findings["poster"]
+    assert (f'<span class="report-status is-late"><a href="/review/findings/{seafood.uuid}">已派遣</a>'
+            '<span class="late-mark">超期</span></span>') in html
+    assert (f'<span class="report-status is-late is-fixed"><a href="/review/findings/{poster.uuid}">已整改</a>'
+            '<span class="late-mark">逾期</span></span>') in html
+    # What an inspector typed is text on the page, never markup.
+    assert "&lt;b&gt;&#34;垃圾&#34;&lt;/b&gt; &amp; 杂物" in html and '<b>"垃圾"</b>' not in html
     assert "pwa/js/report.js" in html and "<script>" not in html and " style=" not in html and " onclick" not in html
     assert "format=xlsx" in html
 
