@@ -99,6 +99,26 @@ def test_any_text_splits_within_the_limit_without_losing_or_cutting_lines(spec, 
     assert rebuilt == original
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 120), st.integers(0, 3), st.booleans()), min_size=1, max_size=60),
+    st.integers(-5, 100),
+)
+def test_the_shortcut_never_counts_more_parts_than_packing_makes(spec, room):
+    """split_parts skips numbering widths it can prove too narrow by counting characters; the count
+    must never exceed the parts packing really makes, long lines and headings included."""
+    from webapp.services.daily_report_text import _fewest_parts, _pack
+
+    lines, heading = [], None
+    for n, (length, group, starts_group) in enumerate(spec):
+        if starts_group:
+            heading = f"组{group}："
+            lines.append(Line(heading, is_heading=True))
+        lines.append(Line("字" * length, heading))
+    sizes = sorted((len(line.text) + 1 for line in lines if line.text), reverse=True)
+    assert _fewest_parts(sizes, room) <= max(1, len(_pack(lines, room)))
+
+
 def test_the_real_report_splits_only_between_lines(ctx):
     day = build_day()
     db.session.commit()

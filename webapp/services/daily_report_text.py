@@ -11,8 +11,8 @@ community's name with "（续）" so each message reads on its own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -23,8 +23,7 @@ from .reports import local_tz
 DEFAULT_LIMIT = 2000
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):  # a tuple: a busy day's report is thousands of lines
     text: str
     heading: str | None = None  # the group heading this line belongs to (repeated on a new part)
     is_heading: bool = False
@@ -139,21 +138,41 @@ def split_parts(head: str, lines: list[Line], limit: int) -> list[str]:
     whole = "\n".join([head, *(line.text for line in lines)]).rstrip()
     if len(whole) <= limit:
         return [whole]
-    guess = 2
+    sizes = sorted((len(line.text) + 1 for line in lines if line.text), reverse=True)
+    digits = 1  # of the number of parts, which the "（i/n）" on every part must make room for
     while True:
-        width = len(head) + len(f"（{guess}/{guess}）")
-        packed = _pack(lines, limit - width - 1)  # -1: the newline after the part's heading
-        if len(str(len(packed))) <= len(str(guess)):
+        nines = "9" * digits
+        room = limit - len(head) - len(f"（{nines}/{nines}）") - 1  # -1: the newline after the part's heading
+        if len(str(_fewest_parts(sizes, room))) > digits:
+            digits += 1  # so many parts they cannot be numbered this short: no need to pack to find out
+            continue
+        packed = _pack(lines, room)
+        if len(str(len(packed))) <= digits:
             break
-        guess = len(packed)
+        digits = len(str(len(packed)))
     total = len(packed)
     return ["\n".join([f"{head}（{i}/{total}）", *chunk]) for i, chunk in enumerate(packed, 1)]
+
+
+def _fewest_parts(sizes: list[int], room: int) -> int:
+    """At least how many parts ``_pack`` makes of lines this long (each counted with its newline,
+    longest first): a part holds at most ``room`` + 1 characters so counted, and a longer line is a
+    part of its own."""
+    if room < 1:
+        return 1
+    total = sum(sizes)
+    for size in sizes:
+        if size <= room + 1:
+            break
+        total -= size - room - 1
+    return max(1, -(-total // (room + 1)))
 
 
 def _pack(lines: list[Line], room: int) -> list[list[str]]:
     parts: list[list[str]] = []
     current: list[str] = []
     size = -1  # no newline before the first line
+    cont = _("（续）：")
 
     def flush() -> None:
         nonlocal current, size
@@ -163,30 +182,28 @@ def _pack(lines: list[Line], room: int) -> list[list[str]]:
             parts.append(current)
         current, size = [], -1
 
-    def add(text: str) -> None:
-        nonlocal size
-        current.append(text)
-        size += len(text) + 1
-
     for index, line in enumerate(lines):
-        if not line.text and not current:
+        text = line.text
+        if not text and not current:
             continue  # no blank line at the top of a part
-        need = len(line.text) + 1
+        need = len(text) + 1
         if line.is_heading:
             # Keep headings with the first line under them, never alone at the bottom of a part.
-            for following in lines[index + 1:]:
-                need += len(following.text) + 1
-                if not following.is_heading:
+            for following in range(index + 1, len(lines)):
+                need += len(lines[following].text) + 1
+                if not lines[following].is_heading:
                     break
         if current and size + need > room:
             flush()
-            if not line.text:
+            if not text:
                 continue
         if not current and line.heading and not line.is_heading:
             # A part that starts inside a group names the group again, when that still fits.
-            continued = line.heading.removesuffix("：") + _("（续）：")
-            if len(continued) + len(line.text) + 1 <= room:
-                add(continued)
-        add(line.text)
+            continued = line.heading.removesuffix("：") + cont
+            if len(continued) + len(text) + 1 <= room:
+                current.append(continued)
+                size += len(continued) + 1
+        current.append(text)
+        size += len(text) + 1
     flush()
     return parts

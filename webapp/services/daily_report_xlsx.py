@@ -2,6 +2,8 @@
 chat text counts them), every finding of the day one row each, and the earlier overdue problems."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -10,7 +12,7 @@ from ..scope import finding_filter
 from .daily_report import DailyReport, ProblemItem, iter_earlier_overdue
 from .daily_report_text import short_time, title
 from .exports import finding_columns, iter_finding_rows, new_workbook, write_table, xlsx_bytes
-from .reports import local_day_bounds, local_tz, status_label
+from .reports import STATUS_LABELS, local_day_bounds, local_tz, status_label
 
 
 EARLIER_SHEET_LIMIT = 2000
@@ -28,14 +30,16 @@ def summary_rows(report: DailyReport) -> list[list]:
     return rows
 
 
-def _problem_row(item: ProblemItem) -> tuple:
+def _problem_rows(items: Iterable[ProblemItem]) -> Iterator[tuple]:
     tz = local_tz()
+    labels = {status: status_label(status) for status in STATUS_LABELS}  # translated once, not per row
 
     def local(value):
         return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
 
-    return (item.uuid, local(item.captured_at), item.where, item.phrase, status_label(item.status),
-            local(item.deadline))
+    for item in items:
+        yield (item.uuid, local(item.captured_at), item.where, item.phrase, labels.get(item.status, item.status),
+               local(item.deadline))
 
 
 def daily_report_xlsx(user: User, report: DailyReport) -> bytes:
@@ -55,7 +59,7 @@ def daily_report_xlsx(user: User, report: DailyReport) -> bytes:
                 widths={1: 38, 2: 17, 3: 12, 4: 14, 5: 24, 8: 18, 9: 40, 10: 30, 13: 17, 14: 17, 15: 17, 16: 17})
     # The paper file lists the earlier overdue problems up to a point; past it, the finding export
     # (filtered by status and date) has them all — a sheet of tens of thousands helps nobody.
-    earlier = [_problem_row(item) for item in iter_earlier_overdue(user, report, EARLIER_SHEET_LIMIT)]
+    earlier = list(_problem_rows(iter_earlier_overdue(user, report, EARLIER_SHEET_LIMIT)))
     if report.earlier_overdue_total > len(earlier):
         earlier.append((_("……另有%(n)s条，请用问题清单导出查看全部。", n=report.earlier_overdue_total - len(earlier)),))
     write_table(workbook, _("往日超期未整改"), [_("编号"), _("发现时间"), _("地点"), _("问题描述"), _("状态"),
