@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import images
+from .. import images, watermark
 from ..extensions import db
 from ..models import Finding, Photo, PhotoKind, User
 from ..models.mixins import utcnow
@@ -116,7 +116,7 @@ def ingest_photo(user: User, photo_uuid: str, data: bytes, content_type: str,
     )
     db.session.add(photo)
     try:
-        db.session.commit()
+        commit_keeping_state()
     except IntegrityError:
         # A concurrent upload of the same uuid won the insert: answer as for a resend.
         db.session.rollback()
@@ -125,6 +125,19 @@ def ingest_photo(user: User, photo_uuid: str, data: bytes, content_type: str,
             raise
         return _repeat(existing, user_id, received_sha256), False
     return photo, True
+
+
+def commit_keeping_state() -> None:
+    """Commit without expiring the session's objects. The answer serialises the rows this request has
+    just written; expired, each would be read back (a SELECT apiece, and on SQLite a new write
+    transaction holding the lock until the request ends) only to get the values we wrote."""
+    session = db.session()
+    keep = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
 
 
 def _repeat(existing: Photo, user_id: int, received_sha256: str) -> Photo:
@@ -149,22 +162,26 @@ WATERMARK_ROLE_LABEL = {PhotoKind.before.value: "督导员", PhotoKind.evidence.
                         PhotoKind.after.value: "整改人"}
 
 
-def attach_photos(finding: Finding, photos: list[Photo], kind: str, actor: User, at: datetime) -> None:
+def attach_photos(finding: Finding, photos: list[Photo], kind: str, actor: User, at: datetime, *,
+                  first_position: int | None = None) -> None:
     """Attach photos to a flushed finding in the caller's transaction (no commit) and watermark their views.
 
-    Each photo is claimed with ``UPDATE … WHERE finding_id IS NULL``, so two findings racing for one
-    photo cannot both get it: the loser raises ``Invalid`` and its caller rolls back. The watermarked
-    view is written to the store before returning, i.e. before the caller commits.
+    The watermarked views are stored first, then each photo is claimed and pointed at its marked view in
+    one ``UPDATE … WHERE finding_id IS NULL``, so two findings racing for one photo cannot both get it:
+    the loser raises ``Invalid`` and its caller rolls back (its marked file is an orphan for gc). A new
+    finding passes ``first_position=0``; otherwise the photos go after those it already has.
     """
     kind = PhotoKind(kind).value
-    start = db.session.scalar(
+    start = first_position if first_position is not None else db.session.scalar(
         select(func.coalesce(func.max(Photo.position), -1)).where(Photo.finding_id == finding.id)) + 1
+    lines = watermark_lines(finding, kind, actor, at)
+    marked = [render_watermark(photo, lines) for photo in photos]
     taken = []
     for offset, photo in enumerate(photos):
         result = db.session.execute(
             update(Photo)
             .where(Photo.id == photo.id, or_(Photo.finding_id.is_(None), Photo.finding_id == finding.id))
-            .values(finding_id=finding.id, kind=kind, position=start + offset)
+            .values(finding_id=finding.id, kind=kind, position=start + offset, marked_sha256=marked[offset])
             .execution_options(synchronize_session="fetch")
         )
         if result.rowcount != 1:
@@ -172,9 +189,6 @@ def attach_photos(finding: Finding, photos: list[Photo], kind: str, actor: User,
     if taken:
         raise Invalid(_("照片已属于其他记录。"), fields={"photo_ids": _("已被使用: %(ids)s", ids=", ".join(taken))},
                       attached_photo_ids=taken)
-    lines = watermark_lines(finding, kind, actor, at)
-    for photo in photos:
-        render_watermark(photo, lines)
 
 
 def watermark_lines(finding: Finding, kind: str, actor: User, at: datetime) -> list[tuple[str, str]]:
@@ -190,14 +204,15 @@ def watermark_lines(finding: Finding, kind: str, actor: User, at: datetime) -> l
             (WATERMARK_ROLE_LABEL[kind], person.display_name if person else "—")]
 
 
-def render_watermark(photo: Photo, lines: list[tuple[str, str]]) -> None:
-    """Render from the clean view (never from an already-marked one), store, then point the row at it."""
+def render_watermark(photo: Photo, lines: list[tuple[str, str]]) -> str:
+    """Render from the clean view (never from an already-marked one) and store it durably; returns its
+    hash for the row, which the caller writes afterwards."""
     store = get_storage(current_app)
     source = photo.view_sha256 or photo.sha256
-    font = images.find_cjk_font(current_app.config.get("WATERMARK_FONT"))
-    marked = images.watermark(store.read(key_for(source)), lines, font_path=font)
+    font = watermark.find_cjk_font(current_app.config.get("WATERMARK_FONT"))
+    marked = watermark.watermark(store.read(key_for(source)), lines, font_path=font)
     store.put(key_for(marked.sha256), marked.data)
-    photo.marked_sha256 = marked.sha256
+    return marked.sha256
 
 
 # --- serving ---------------------------------------------------------------------------------------
