@@ -398,3 +398,37 @@ def test_malformed_bodies(app, insp, world, data, content_type, status):
                                    "cursor=MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHw5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"])
 def test_list_queries_that_would_overflow_are_400(insp, world, query):
     assert insp.get(f"/api/v1/findings?mine=1&{query}").status_code == 400
+
+
+def test_a_capture_reads_nothing_back_after_its_commits(app, insp, world):
+    """Both PUTs answer from what they have just written: no statement runs after a commit (each
+    would read back values the request already holds, and on SQLite open a write transaction that
+    keeps the lock until the request ends)."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+    log: list[str] = []
+
+    def on_statement(conn, cursor, statement, *args):
+        if statement.lstrip().split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            log.append(statement.split(None, 1)[0])
+
+    def on_commit(conn):
+        log.append("COMMIT")
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "commit", on_commit)
+    try:
+        [pid] = upload(insp)
+        photo_log, log[:] = list(log), []
+        response = insp.put_json(f"/api/v1/findings/{new_uuid()}", payload(world, [pid]))
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine, "commit", on_commit)
+    assert response.status_code == 201
+    body = response.get_json()
+    assert [p["id"] for p in body["photos"]] == [pid] and body["photos"][0]["kind"] == "before"
+    assert "v=" in body["photos"][0]["view_url"]
+    for statements in (photo_log, log):
+        assert statements.count("COMMIT") == 1 and statements[-1] == "COMMIT", statements

@@ -19,12 +19,13 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
 from ..models import Category, Community, Event, Finding, FindingKind, Photo, PhotoKind, Site, Status, User, Zone
 from ..models.mixins import utcnow
 from .errors import BadRequest, Conflict, Invalid
-from .photos import attach_photos, normalise_uuid
+from .photos import attach_photos, commit_keeping_state, normalise_uuid
 
 NOTE_MAX = 2000
 MAX_PHOTOS = 9  # a WeChat-sized batch; more is a mistake on the phone, not a finding
@@ -209,8 +210,11 @@ def create_finding(user: User, finding_uuid: str, payload: dict, *,
         db.session.flush()
         db.session.add(Event(finding=finding, actor=user, type="created", at=now, to_status=status))
         if photos:
-            attach_photos(finding, photos, PhotoKind.before.value, user, parsed["captured_at"])
-        db.session.commit()
+            attach_photos(finding, photos, PhotoKind.before.value, user, parsed["captured_at"], first_position=0)
+        # A new finding has exactly these photos, claimed (kind, position, marked view) in the session
+        # by attach_photos: the answer needs no query for them.
+        set_committed_value(finding, "photos", photos)
+        commit_keeping_state()
     except (IntegrityError, Invalid):
         db.session.rollback()
         existing = _by_uuid(uid)
