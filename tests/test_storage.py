@@ -4,10 +4,12 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from webapp.storage import InvalidKey, LocalStore, check_key, get_storage, key_for
+from webapp.storage import local as local_backend
 
 SHA = "0123456789abcdef" * 4
 
@@ -74,3 +76,17 @@ def test_get_storage_from_config(tmp_path):
     assert isinstance(store, LocalStore) and store is get_storage({"UPLOAD_DIR": str(tmp_path)})
     with pytest.raises(ValueError):
         get_storage({"UPLOAD_DIR": str(tmp_path), "PHOTO_STORE": "ftp"})
+
+
+def test_new_directories_are_made_durable_with_the_file(tmp_path, monkeypatch):
+    """A file in a directory created a moment ago is only durable once that directory's own entry is:
+    ``ab/`` in the root and ``ab/cd/`` in ``ab/`` are synced as they are created, later writes sync one."""
+    store = LocalStore(tmp_path)
+    synced = []
+    real_fsync_dir = local_backend.fsync_dir
+    monkeypatch.setattr(local_backend, "fsync_dir", lambda path: (synced.append(Path(path)), real_fsync_dir(path)))
+    store.put(key_for(SHA), b"first")
+    assert synced == [tmp_path.resolve(), tmp_path.resolve() / "01", tmp_path.resolve() / "01" / "23"]
+    synced.clear()
+    store.put(key_for("0123" + "f" * 60), b"second")  # same directories
+    assert synced == [tmp_path.resolve() / "01" / "23"]

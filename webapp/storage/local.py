@@ -1,8 +1,9 @@
 """The local-disk backend: files under UPLOAD_DIR, written atomically and durably.
 
 Write order: temp file in the target directory → fsync → rename over the final name → fsync the
-directory. A crash at any point leaves either the complete file or a ``.tmp-*`` leftover that
-``cleanup`` removes; never a half-written file under a real key.
+directory (and, when ``ab/`` or ``ab/cd/`` was just created, its parent). A crash at any point leaves
+either the complete file or a ``.tmp-*`` leftover that ``cleanup`` removes; never a half-written file
+under a real key.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class LocalStore(PhotoStore):
             return
         except FileNotFoundError:
             pass
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make_dirs(target.parent)
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -54,6 +55,16 @@ class LocalStore(PhotoStore):
                 pass
             raise
         fsync_dir(target.parent)
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Create ``ab/cd/`` as needed; a new directory's entry in its parent is made durable too, or a
+        crash could lose the directory and with it the file the committed row points at."""
+        if directory.is_dir():
+            return
+        new = [d for d in (directory.parent, directory) if not d.is_dir()]
+        directory.mkdir(parents=True, exist_ok=True)
+        for created in new:
+            fsync_dir(created.parent)
 
     def open(self, key: str) -> BinaryIO:
         return open(self.path(key), "rb")
