@@ -1,6 +1,7 @@
 """/reports/daily: the evening report as a page to copy from and print, as chat text, and as XLSX."""
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from flask import Response, render_template, request, url_for
@@ -20,6 +21,7 @@ from .common import FindingLinks, ThumbUrls
 from .params import chat_limit, parse_choice, parse_date, parse_id
 
 REPORT_ROLES = (Role.leader, Role.desk, Role.admin)
+_MARKUP_CHARS = re.compile(r"[&<>\"']")
 
 
 @bp.route("/daily")
@@ -103,6 +105,9 @@ def table_rows(report: DailyReport, labels: dict[str, str], thumb_url: ThumbUrls
             text = escaped[value] = str(escape(value))
         return text
 
+    def url(value: str) -> str:  # a URL of uuids and hashes rarely needs escaping: look before escaping
+        return str(escape(value)) if _MARKUP_CHARS.search(value) else value
+
     # (status, late, fixed) -> the span's opening, its end after a link, its end without one
     status_parts: dict[tuple, tuple[str, str, str]] = {}
     for status, label in labels.items():
@@ -119,16 +124,16 @@ def table_rows(report: DailyReport, labels: dict[str, str], thumb_url: ThumbUrls
         for line in block.lines:
             photos, statuses = [], []
             for p in line.problems:
-                src = thumb_url(p.thumb) if p.thumb is not None else None
-                if src:
-                    photos.append(f'<img class="report-thumb" src="{escape(src)}" alt="{esc(p.phrase)}" '
+                if p.thumb is not None and (src := thumb_url(p.thumb)):
+                    photos.append(f'<img class="report-thumb" src="{url(src)}" alt="{esc(p.phrase)}" '
                                   'loading="lazy" width="96" height="72">')
-                parts = status_parts.get((p.status, p.late, p.fixed))
+                key = (p.status, p.late, p.fixed)
+                parts = status_parts.get(key)
                 if parts is None:  # a status without a label: its own name
-                    parts = status_parts[(p.status, p.late, p.fixed)] = (
-                        '<span class="report-status">', f"{esc(p.status)}</a></span>", f"{esc(p.status)}</span>")
+                    parts = status_parts[key] = ('<span class="report-status">', f"{esc(p.status)}</a></span>",
+                                                 f"{esc(p.status)}</span>")
                 href = finding_link(p.uuid, p.finding_id)
-                statuses.append(f'{parts[0]}<a href="{escape(href)}">{parts[1]}' if href else parts[0] + parts[2])
+                statuses.append(f'{parts[0]}<a href="{url(href)}">{parts[1]}' if href else parts[0] + parts[2])
             out.append(f'<tr class="{"line-ok" if line.ok else "line-problem"}">'
                        f'<td class="col-site">{esc(line.label) if line.label else no_site}</td>'
                        f'<td>{escape(line.verdict)}</td><td class="col-photo">{"".join(photos)}</td>'
