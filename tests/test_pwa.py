@@ -445,3 +445,18 @@ def test_task_pages_register_the_worker_and_show_the_outbox_badge(app, client, a
     auth.login("desk1")
     assert "js/shell.js" not in client.get("/account").get_data(as_text=True)
     assert "js/shell.js" in client.get("/tasks/verify").get_data(as_text=True)
+
+
+def test_shell_files_do_not_vary_on_the_cookie_of_a_logged_in_user(app, client, auth, ctx):
+    # One cached copy serves every user: Vary: Cookie would make the browser and any proxy keep
+    # one per session (and revalidate after login), for files that are the same for everyone.
+    user = make_user("insp-vary", roles=("inspector",))
+    user.must_change_password = True
+    db.session.commit()
+    auth.login("insp-vary")
+    version = app.extensions["xc_shell"].version
+    asset = client.get(f"/shell/{version}/js/outbox.js")
+    assert asset.status_code == 200 and "immutable" in asset.headers["Cache-Control"]
+    assert "Cookie" not in asset.headers.get("Vary", "")
+    # The same user is still sent to set a password on any real page.
+    assert client.get("/review/").status_code == 302

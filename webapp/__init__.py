@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from . import logging_setup, sqlite_tuning
 from .config import INSTANCE_DIR, PROJECT_ROOT, finalise, load_config
+from .cookie_session import SessionInterface
 from .extensions import babel, csrf, db, login_manager, migrate
 
 
@@ -40,6 +41,7 @@ def create_app(config: dict | str | None = None) -> Flask:
         app.config.update(config)
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked in auth.tokens, after bearer tokens are resolved
     finalise(app.config)
+    app.session_interface = SessionInterface()
     logging_setup.init_app(app)  # first, so request timing covers every other hook
 
     db.init_app(app)

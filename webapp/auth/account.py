@@ -38,12 +38,14 @@ class LanguageForm(FlaskForm):
 
 @bp.before_app_request
 def force_password_change():
+    # The open endpoints first: asking current_user loads the session, which makes Flask add
+    # ``Vary: Cookie`` to the shell's immutable files and costs a user query per file.
+    endpoint = request.endpoint or ""
+    if endpoint in OPEN_ENDPOINTS or endpoint.startswith(OPEN_PREFIXES):
+        return None
     if g.get("token_auth") or not current_user.is_authenticated:
         return None
     if not current_user.must_change_password:
-        return None
-    endpoint = request.endpoint or ""
-    if endpoint in OPEN_ENDPOINTS or endpoint.startswith(OPEN_PREFIXES):
         return None
     if request.path.startswith("/api/"):
         # Raised, not returned: the API's error handler gives it the one JSON error shape.
