@@ -60,14 +60,17 @@ def parse_content_digest(header: str | None) -> dict[str, bytes]:
     return digests
 
 
-def verify_digest(data: bytes, header: str | None) -> None:
-    """A truncated or altered upload must be refused, so a known digest is required and must match."""
+def verify_digest(data: bytes, header: str | None) -> str:
+    """A truncated or altered upload must be refused, so a known digest is required and must match.
+    Returns the body's SHA-256 in hex (the row keeps it), computed once for both uses."""
     digests = {alg: value for alg, value in parse_content_digest(header).items() if alg in DIGEST_ALGORITHMS}
     if not digests:
         raise BadRequest(_("缺少 Content-Digest 请求头(sha-256)。"), code="digest_required")
+    sha256 = hashlib.sha256(data).digest()
     for alg, expected in digests.items():
-        if DIGEST_ALGORITHMS[alg](data).digest() != expected:
+        if (sha256 if alg == "sha-256" else DIGEST_ALGORITHMS[alg](data).digest()) != expected:
             raise BadRequest(_("照片在传输中不完整或已损坏(摘要不符),请重新上传。"), code="digest_mismatch")
+    return sha256.hex()
 
 
 def ingest_photo(user: User, photo_uuid: str, data: bytes, content_type: str,
@@ -83,8 +86,7 @@ def ingest_photo(user: User, photo_uuid: str, data: bytes, content_type: str,
         raise BadRequest(_("照片编号不是有效的 UUID。"), code="invalid_uuid")
     if len(data) > config["MAX_PHOTO_BYTES"]:
         raise PayloadTooLarge(_("照片太大(上限 %(mb)s MB)。", mb=config["MAX_PHOTO_BYTES"] // (1024 * 1024)))
-    verify_digest(data, content_digest)
-    received_sha256 = images.sha256_hex(data)
+    received_sha256 = verify_digest(data, content_digest)
     user_id = user.id
 
     existing = db.session.scalar(select(Photo).where(Photo.uuid == uid))
