@@ -223,6 +223,7 @@ def test_html_page_has_copy_buttons_text_and_print_report(day, auth, client):
     # The seafood restaurant's first before-photo is its thumbnail; its second and an after-photo are not.
     photo, second, after = add_photo(1, "seafood", "before", 0), add_photo(2, "seafood", "before", 1), \
         add_photo(3, "seafood", "after", 0)
+    photo.view_sha256, photo.thumb_sha256 = "c" * 64, "d" * 64  # the URL is versioned by the thumbnail
     make_finding(day.inspector, day.gongyuan, category_code="litter", captured_at=at(18, 12, 0),
                  note='<b>"垃圾"</b> & 杂物', status="accepted")
     db.session.commit()
@@ -233,6 +234,7 @@ def test_html_page_has_copy_buttons_text_and_print_report(day, auth, client):
     assert 'data-copy="chat-part-1"' in html and 'id="chat-part-1"' in html
     assert "运河路西沿儿蓬莱野生海鲜馆：店外摆放酒箱、桌椅等物品；" in html
     assert html.count(f"/api/v1/photos/{photo.uuid}/thumb") == 1
+    assert f'src="/api/v1/photos/{photo.uuid}/thumb?v={"d" * 16}"' in html
     assert f"/api/v1/photos/{second.uuid}/" not in html and f"/api/v1/photos/{after.uuid}/" not in html
     # Each problem's status links to its page; late ones are marked (still open: 超期, fixed late: 逾期).
     seafood, poster = day.findings["seafood"], day.findings["poster"]

@@ -124,7 +124,7 @@ def table_rows(report: DailyReport, labels: dict[str, str], thumb_url: ThumbUrls
         for line in block.lines:
             photos, statuses = [], []
             for p in line.problems:
-                if p.thumb is not None and (src := thumb_url(p.thumb)):
+                if p.thumb is not None and (src := thumb_url(*p.thumb)):
                     photos.append(f'<img class="report-thumb" src="{url(src)}" alt="{esc(p.phrase)}" '
                                   'loading="lazy" width="96" height="72">')
                 key = (p.status, p.late, p.fixed)

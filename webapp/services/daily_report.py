@@ -36,13 +36,10 @@ EARLIER_LIMIT = 30
 
 
 class PhotoRef(NamedTuple):
-    """What a thumbnail URL needs of a photo (see ``photos.variant_sha256``)."""
+    """A problem's thumbnail: the photo, and the content its thumbnail URL is versioned by."""
 
     uuid: str
-    sha256: str
-    view_sha256: str | None
-    thumb_sha256: str | None
-    marked_sha256: str | None
+    thumb_sha256: str  # the thumbnail's file, or the view's or the master's (photos.variant_sha256)
 
 
 @dataclass(slots=True)
@@ -299,8 +296,8 @@ def _accepted_problems(day_rows, site_names, community_names, now, photos: bool)
     if photos:
         # The first before-photo of each, in the same pass; a finding with several gives several
         # rows here, in position order, and only its first is kept.
-        query = (query.add_columns(Photo.uuid, Photo.sha256, Photo.view_sha256, Photo.thumb_sha256,
-                                   Photo.marked_sha256)
+        # photos.variant_sha256(photo, "thumb") in SQL: two narrow columns instead of every hash.
+        query = (query.add_columns(Photo.uuid, func.coalesce(Photo.thumb_sha256, Photo.view_sha256, Photo.sha256))
                  .outerjoin(Photo, and_(Photo.finding_id == Finding.id,
                                         or_(Photo.kind == PhotoKind.before.value, Photo.kind.is_(None))))
                  .order_by(Finding.captured_at, Finding.id, Photo.position, Photo.id))
@@ -312,7 +309,7 @@ def _accepted_problems(day_rows, site_names, community_names, now, photos: bool)
     fixed_statuses = frozenset(FIXED_STATUSES)
     last_id = None
     # On the session's connection, without the ORM's row handling: these are plain columns.
-    for row in db.session.connection().execute(query):
+    for row in db.session.connection().execute(query).all():
         finding_id, uuid, community_id, site_id, status, category, note, late = row[:8]
         if finding_id == last_id:
             continue  # a second before-photo of the same finding
@@ -329,7 +326,7 @@ def _accepted_problems(day_rows, site_names, community_names, now, photos: bool)
         item = ProblemItem(finding_id, uuid, community_id, site_id, where, phrase, status,
                            status in fixed_statuses, bool(late))
         if photos and row[8] is not None:
-            item.thumb = PhotoRef(*row[8:])
+            item.thumb = PhotoRef(row[8], row[9])
         items.append(item)
     return items
 
