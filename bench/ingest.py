@@ -11,8 +11,9 @@ measured before and after the end-to-end run and averaged, because the machine i
 load drifts. The naive pipeline (``exif_transpose`` on the full image, no draft) is timed the same way
 for comparison.
 
-End to end also carries work the limit does not: request parsing, the digest check, three fsynced
-files, two SQLite commits and the watermark burned into the view when the finding attaches the photo.
+End to end also carries work the limit does not: request parsing, the token lookup, four fsynced
+files (three renditions, then the watermarked view), two SQLite commits and the watermark burned into
+the rows under its panel when the finding attaches the photo (webapp/watermark.py).
 """
 from __future__ import annotations
 
