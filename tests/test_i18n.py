@@ -14,6 +14,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from html import unescape
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.catalog import Catalog
@@ -261,10 +262,13 @@ def test_daily_report_chat_text_stays_chinese_for_an_english_reader(client, auth
     users, _data = world
     _set_locale(users, "en")
     auth.login(users["desk"].username)
-    text = client.get("/reports/daily?format=text").get_data(as_text=True)
+    # The day the fixture's problem was found (two hours ago), not "today": from 00:00 to 02:00 in
+    # Shanghai that is yesterday.
+    day = (datetime.now(timezone.utc) - timedelta(hours=2)).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    text = client.get(f"/reports/daily?format=text&date={day}").get_data(as_text=True)
     assert "卫生督导通报" in text and "汇金社区" in text
     assert "supervision report" not in text.lower() and "Sites checked" not in text
-    page = client.get("/reports/daily").get_data(as_text=True)
+    page = client.get(f"/reports/daily?date={day}").get_data(as_text=True)
     assert "Chat message" in page and "Sanitation supervision report" in page
     assert "卫生督导通报" in page  # the chat box holds the same Chinese text
 
