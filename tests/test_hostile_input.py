@@ -276,7 +276,7 @@ FIELD_CASES = {
     "note with a lone surrogate": {"note": "店外\ud800摆放"},
     "captured in 1970": {"captured_at": "1970-01-01T00:00:00Z"},
     "captured in 2100": {"captured_at": "2100-01-01T08:00:00+08:00"},
-    "captured an hour ahead": {"captured_at": _now_plus(hours=1)},
+    "captured an hour ahead": "an hour ahead",
     "captured without zone": {"captured_at": "2026-11-26T10:00:00"},
     "captured year 0": {"captured_at": "0000-01-01T00:00:00Z"},
     "captured nonsense": {"captured_at": "昨天下午"},
@@ -319,6 +319,9 @@ def test_bad_finding_fields(app, api, world, name, request):
         change = {"photo_ids": [request.getfixturevalue("with_finding").photo_id]}
     elif change == "twice":
         change = {"photo_ids": [world.spare_photo_id, world.spare_photo_id]}
+    elif change == "an hour ahead":
+        # Taken when the test runs, not when the module is collected: the suite may run long after that.
+        change = {"captured_at": _now_plus(hours=1)}
     body = valid_finding(world.community_id, world.site_id, [world.spare_photo_id], **change)
     before = state(app)
     response = api.put_json(f"/api/v1/findings/{new_uuid()}", body)
