@@ -114,11 +114,14 @@ def test_server_killed_and_restarted_mid_sync(browser, live, data_app):
     # outbox_items() first: Playwright runs the route handler only while the test calls into it.
     wait_until(lambda: outbox_items(page)[0]["state"] == "failed" and not live.running,
                message="the crash mid-sync")
+    # The second capture went alongside the first (sync.CONCURRENCY): sent before the crash, or cut by it.
+    wait_until(lambda: "sending" not in [i["state"] for i in outbox_items(page)], message="the run to end")
     items = outbox_items(page)
-    assert [i["state"] for i in items] == ["failed", "pending"]
+    assert items[0]["state"] == "failed" and items[1]["state"] in ("sent", "failed")
     assert all(p["uploaded"] for p in items[0]["photos"])
     findings, _ = server_state(data_app)
-    assert list(findings) == [first]  # committed, though the phone never heard so
+    assert first in findings and set(findings) <= {first, second}  # committed, though the phone never heard so
+    second_sent_before_crash = items[1]["state"] == "sent"
 
     browser.context.unroute("**/api/v1/findings/*")
     live.start()
@@ -126,7 +129,8 @@ def test_server_killed_and_restarted_mid_sync(browser, live, data_app):
     wait_until(lambda: [i["state"] for i in outbox_items(page)] == ["sent", "sent"], message="both sent")
     findings, photo_count = server_state(data_app)
     assert findings == expected_state(items) and photo_count == 3
-    assert puts[f"findings/{first}"] == 2 and puts[f"findings/{second}"] == 1
+    assert puts[f"findings/{first}"] == 2
+    assert puts[f"findings/{second}"] == 1 if second_sent_before_crash else 1 <= puts[f"findings/{second}"] <= 2
 
 
 def test_expired_session_keeps_the_outbox_and_resumes_after_login(browser, live, data_app):

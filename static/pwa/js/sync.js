@@ -1,17 +1,26 @@
 /* Sending the outbox. No DOM: the page decides WHEN (open, online, visible, "sync now", the backoff
  * timer, a Background Sync wake-up) and shows the status this module reports.
  *
- * One run at a time across tabs (Web Locks, ifAvailable: a second tab simply skips). Items go oldest
- * first, one at a time: its photos in order, then its request. A transient failure (no network, 5xx)
- * stops the run and leaves the item in place with its per-photo progress; a permanent refusal moves
- * the item to "attention" with the server's reason and the run continues with the next item.
- * 401 stops everything and keeps the outbox: the inspector logs in and the next run resumes.
+ * One run at a time across tabs (Web Locks, ifAvailable: a second tab simply skips). A run keeps up to
+ * CONCURRENCY items in flight, oldest first; each item sends its photos in order, then its request.
+ * Items that depend on each other share a chain (a finding and every action queued for it, see
+ * chainOf) and go strictly one after another, in queue order. A transient failure (no network, 5xx)
+ * stops the run from taking new items; the ones in flight finish, the failed one keeps its place and
+ * its per-photo progress, and the retry is scheduled once. A permanent refusal moves the item to
+ * "attention" with the server's reason and the others go on. 401 stops everything and keeps the
+ * outbox: the inspector logs in and the next run resumes. The senders of a run share one session, so
+ * a stale CSRF token is refreshed once, by whichever sender meets it first.
  */
 import * as api from "./api.js";
 import { kvSet } from "./db.js";
 import * as outbox from "./outbox.js";
 
 const LOCK_NAME = "xc-outbox-sync";
+// Items in flight at once. One item at a time leaves the server idle while the phone does its part of
+// each step. Chosen with bench/backlog.py (docs/sync-protocol.md, "Several items at once"): 4 keeps
+// both of gunicorn's worker processes busy (each runs one request's Python at a time); 6 was no
+// faster, only each request slower, and a phone's uplink is shared by whatever is in flight.
+export const CONCURRENCY = 4;
 const BACKOFF_BASE_MS = 5000;
 const BACKOFF_MAX_MS = 5 * 60 * 1000;
 // Photo statuses the server means for good (the bytes or the uuid are wrong, not the weather).
@@ -128,38 +137,107 @@ async function guardedRun(reason) {
   }
 }
 
+/**
+ * Items that must reach the server in queue order share a chain: a capture and the actions queued for
+ * that finding (each action carries the version it expects, one more per action before it). Any other
+ * item is its own chain.
+ */
+export function chainOf(item) {
+  const match = /\/findings\/([^/?#]+)/.exec((item.request && item.request.url) || "");
+  return match ? decodeURIComponent(match[1]) : item.id;
+}
+
+/**
+ * The items to start now, oldest first: at most `slots`, and only the first unsent item of each chain.
+ * `queue` holds every item of this user still to send, in flight or failed included, so an item never
+ * starts while an earlier one of its chain is unfinished.
+ */
+export function nextItems(queue, started, slots) {
+  const picked = [];
+  const chains = new Set();
+  for (const item of queue) {
+    if (picked.length >= slots) break;
+    const chain = chainOf(item);
+    if (chains.has(chain)) continue;
+    chains.add(chain);
+    if (!started.has(item.id)) picked.push(item);
+  }
+  return picked;
+}
+
 async function runOnce(reason) {
   setStatus({ state: "running", done: 0, total: 0, message: "", reason });
   let session;
   try {
-    session = await fetchSession();
+    session = new SharedSession(await fetchSession());
   } catch (err) {
     return finish(err);
   }
-  const mine = (item) => outbox.SENDABLE.has(item.state) && (!item.userId || item.userId === session.user.id);
-  // Re-read the queue after every item: a capture saved while this run is going is sent in it too.
-  const attempted = new Set();
+  const userId = session.current.user.id;
+  const mine = (item) => outbox.SENDABLE.has(item.state) && (!item.userId || item.userId === userId);
+  const started = new Set();
+  const inFlight = new Set();
+  let done = 0;
+  let settled = 0;
+  let stop = null; // the failure that ended the run; no new item starts once it is set
+  const halt = (err) => { stop = graver(stop, err); };
   for (;;) {
-    const waiting = (await outbox.list()).filter((item) => mine(item) && !attempted.has(item.id));
-    if (!waiting.length) break;
-    const item = waiting[0];
-    attempted.add(item.id);
-    setStatus({ done: attempted.size - 1, total: attempted.size - 1 + waiting.length });
+    if (!stop && inFlight.size < CONCURRENCY) {
+      // Re-read the queue whenever a slot is free: a capture saved while this run is going is sent in it too.
+      const settledBefore = settled;
+      const queue = (await outbox.list()).filter(mine);
+      setStatus({ done, total: started.size + queue.filter((item) => !started.has(item.id)).length });
+      for (const item of nextItems(queue, started, CONCURRENCY - inFlight.size)) {
+        started.add(item.id);
+        const sending = sendOne(item, session, halt).then((failed) => {
+          inFlight.delete(sending);
+          settled += 1;
+          if (!failed) done += 1;
+          setStatus({ done });
+        });
+        inFlight.add(sending);
+      }
+      // An item finished while the queue was being read, so the copy may still show it unsent and hold
+      // back the next of its chain: read again rather than wait (or stop, if nothing else is in flight).
+      if (settled !== settledBefore) continue;
+    }
+    if (!inFlight.size) break;
+    await Promise.race(inFlight);
+  }
+  if (stop) return finish(stop);
+  setStatus({ done, total: done });
+  setStatus({ state: "idle", lastSuccessAt: Date.now(), nextRetryAt: null });
+  return "done";
+}
+
+/**
+ * Send one item; resolves with true when it failed (never rejects). A failure calls halt(err) at once,
+ * before the item's state is written, so no other sender finishing meanwhile starts a new item.
+ */
+async function sendOne(item, session, halt) {
+  try {
+    await sendItem(item, session);
+    return false;
+  } catch (err) {
+    halt(err);
     try {
-      await sendItem(item, session);
-    } catch (err) {
       // The item keeps its place: "failed" with the reason, or back to "pending" when it was not its fault.
       if (err instanceof api.AuthError) {
         await outbox.update(item.id, { state: outbox.STATES.pending, error: null, errorCode: null });
       } else {
         await outbox.update(item.id, { state: outbox.STATES.failed, ...describe(err) });
       }
-      return finish(err);
+    } catch (storageErr) {
+      halt(storageErr);
     }
+    return true;
   }
-  setStatus({ done: attempted.size, total: attempted.size });
-  setStatus({ state: "idle", lastSuccessAt: Date.now(), nextRetryAt: null });
-  return "done";
+}
+
+/** Several senders may fail at once: a lost login outranks the rest (retrying cannot help it). */
+function graver(current, err) {
+  if (!current) return err;
+  return err instanceof api.AuthError && !(current instanceof api.AuthError) ? err : current;
 }
 
 function finish(err) {
@@ -184,13 +262,31 @@ async function fetchSession() {
   return response.body;
 }
 
-/** Run `send(csrf)`; a stale CSRF token (400 csrf_failed) is refreshed once. */
+/** The run's session, shared by its senders: however many meet a stale token, it is fetched once. */
+class SharedSession {
+  constructor(session) {
+    this.current = session;
+    this.refreshing = null;
+  }
+
+  async refresh(staleToken) {
+    if (this.current.csrf_token !== staleToken) return; // another sender has already refreshed it
+    if (!this.refreshing) {
+      this.refreshing = fetchSession()
+        .then((fresh) => { this.current = fresh; })
+        .finally(() => { this.refreshing = null; });
+    }
+    await this.refreshing;
+  }
+}
+
+/** Run `send(csrf)`; a stale CSRF token (400 csrf_failed) is refreshed once and the request repeated. */
 async function withCsrf(session, send) {
-  let response = await send(session.csrf_token);
+  const token = session.current.csrf_token;
+  let response = await send(token);
   if (isCsrfFailure(response)) {
-    const fresh = await fetchSession();
-    session.csrf_token = fresh.csrf_token;
-    response = await send(session.csrf_token);
+    await session.refresh(token);
+    response = await send(session.current.csrf_token);
   }
   return response;
 }
