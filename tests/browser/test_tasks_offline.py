@@ -158,7 +158,8 @@ def test_manager_works_the_task_list_offline_from_a_cold_start(browser, live, da
     # Downscaled on the phone like a capture: long edge 1600 px, a few hundred KB, not the 12 MP original.
     assert len(after) == 1 and (after[0]["width"], after[0]["height"]) == (1600, 1200)
     assert after[0]["size"] < 600_000
-    assert page.text_content("header [data-outbox-badge]") == "3"
+    # The badge follows the outbox at most every 150 ms (outbox.onChange).
+    page.wait_for_selector("header [data-outbox-badge]:text-is('3')")
     assert page.is_visible("header [data-outbox-badge]")
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, "tasks-offline-cold-start")
@@ -182,7 +183,7 @@ def test_manager_works_the_task_list_offline_from_a_cold_start(browser, live, da
     assert [e for e in server_view(data_app, zoning)["events"] if e[0] == "acknowledge"] == [("acknowledge", "mgr2")]
     page.wait_for_selector("#tk-attention:not([hidden])")
     assert "需要处理" in page.inner_text("#tk-attention") and refused["error"] in page.inner_text("#tk-attention")
-    assert page.text_content("header [data-outbox-badge]") == "1"  # the refused one still wants a decision
+    page.wait_for_selector("header [data-outbox-badge]:text-is('1')")  # the refused one still wants a decision
     page.wait_for_selector("#tk-copy .tk-copy-reload:not([hidden])")  # the server is back: offer the fresh list
     assert page.text_content("#tk-copy .tk-copy-text") in [f"已恢复网络 · 数据截至 {t}" for t in rendered_at]
     shot(page, "tasks-after-sync")

@@ -27,7 +27,7 @@
  *                              confirmed the item with matching photo hashes
  *   setServerStatus(map)       refresh serverStatus of sent items ({ id: status })
  *   remove(id), clearSent(), counts(), collectOrphanPhotos(keepOwners)
- *   onChange(callback)         called after any change, in this tab and in other tabs
+ *   onChange(callback)         called after changes (at most every 150 ms), in this tab and in other tabs
  */
 import { req, run } from "./db.js";
 import { sha256Hex } from "./util.js";
@@ -46,9 +46,31 @@ function notify() {
   if (channel) channel.postMessage({ type: "changed" });
 }
 
-export function onChange(callback) {
-  local.addEventListener("change", callback);
-  if (channel) channel.addEventListener("message", callback);
+/** The first change calls at once; further changes within `wait` ms make one more call at its end.
+ * A syncing backlog changes the outbox several times per item, and each call re-reads the whole list
+ * and redraws it. */
+export function onChange(callback, wait = 150) {
+  let timer = null;
+  let again = false;
+  const tick = () => {
+    if (again) {
+      again = false;
+      timer = setTimeout(tick, wait);
+      callback();
+    } else {
+      timer = null;
+    }
+  };
+  const changed = () => {
+    if (timer !== null) {
+      again = true;
+      return;
+    }
+    timer = setTimeout(tick, wait);
+    callback();
+  };
+  local.addEventListener("change", changed);
+  if (channel) channel.addEventListener("message", changed);
 }
 
 function checkItem(item) {
