@@ -149,7 +149,7 @@ def test_refused_capture_waits_in_needs_attention(browser, live, data_app):
     row = page.locator(f"#xc-attention li[data-id='{refused}']")
     row.wait_for()
     assert "社区不存在或已停用" in row.inner_text()
-    assert page.locator("header [data-outbox-badge]").inner_text() == "1"
+    page.wait_for_selector("header [data-outbox-badge]:text-is('1')")  # redrawn at most every 150 ms
     shot(page, "outbox-attention")
     # Deleting asks first; declining keeps it.
     page.once("dialog", lambda dialog: dialog.dismiss())
