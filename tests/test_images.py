@@ -75,6 +75,24 @@ def test_sizes_of_the_renditions():
     assert (small.master.width, small.view.width, small.thumb.width) == (200, 200, 200)  # never upscaled
 
 
+@pytest.mark.parametrize("options", [
+    {"quality": 90, "optimize": True, "progressive": True},
+    {"quality": 85, "optimize": False, "progressive": False, "restart_marker_rows": 1},
+])
+def test_jpeg_written_through_a_memory_file_is_the_same_as_through_bytesio(monkeypatch, options):
+    """save_jpeg encodes into a file descriptor (so libjpeg runs without the GIL): the bytes must be
+    what the BytesIO fallback gives, and no descriptor may be left open per photo."""
+    img = noisy((700, 500))
+    expected = io.BytesIO()
+    img.save(expected, format="JPEG", **options)
+    fds = len(list(Path("/proc/self/fd").iterdir())) if Path("/proc/self/fd").is_dir() else None
+    through_fd = [images.save_jpeg(img, **options) for _ in range(20)]
+    if fds is not None:
+        assert len(list(Path("/proc/self/fd").iterdir())) == fds
+    monkeypatch.setattr(images, "_MEMFD", None)
+    assert through_fd[0] == through_fd[-1] == images.save_jpeg(img, **options) == expected.getvalue()
+
+
 def test_no_metadata_survives():
     img = noisy((800, 600))
     buf = io.BytesIO()
