@@ -149,6 +149,14 @@ def proc_status_kb(pid: int | str, field: str) -> int | None:
     return None
 
 
+def minor_faults(pid: int) -> int:
+    """Minor page faults a process has taken (0 when it is gone): memory the kernel had to map in."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    except OSError:
+        return 0
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used (0 when it is gone): a figure the machine's other
     load does not change, unlike wall time."""
