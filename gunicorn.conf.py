@@ -6,8 +6,9 @@ import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 
-# Worker model. Photo ingest is CPU-bound (Pillow releases the GIL only in parts): one worker process
-# per core. `gthread` adds threads to each worker, and that is what uploads need: a phone on one bar
+# Worker model. Photo ingest is CPU-bound: one worker process per core. Decoding, resizing and (since
+# images.save_jpeg writes into a memory file) JPEG encoding run outside the GIL, so the threads of one
+# worker can use a second core when the keep-alive connections land unevenly on the workers. `gthread` adds threads to each worker, and that is what uploads need: a phone on one bar
 # of signal trickles a 3 MB photo in over tens of seconds while its thread mostly waits on the socket,
 # so the other threads keep serving. A `sync` worker would be blocked for the whole upload (that
 # model assumes a buffering proxy and fast clients); async workers (gevent/eventlet) would need
