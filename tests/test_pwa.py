@@ -210,6 +210,15 @@ def test_manifest_is_installable(client):
         assert img.mode == "RGB"  # maskable icons must be opaque to the edges
 
 
+def test_manifest_speaks_the_users_language(client):
+    client.set_cookie("lang", "en")
+    manifest = client.get("/manifest.webmanifest").get_json(force=True)
+    assert manifest["name"] == manifest["short_name"] == "Xuncha" and manifest["lang"] == "en"
+    assert manifest["description"].startswith("Sanitary-city patrols")
+    client.set_cookie("lang", "zh_CN")
+    assert client.get("/manifest.webmanifest").get_json(force=True)["lang"] == "zh-CN"
+
+
 def test_offline_page_needs_no_login(client):
     response = client.get("/offline")
     assert response.status_code == 200
@@ -250,7 +259,8 @@ def test_capture_page_is_an_installable_shell(app, client, auth, ctx):
     html = response.get_data(as_text=True)
     version = app.extensions["xc_shell"].version
     assert response.headers["X-Shell-Version"] == version
-    assert '<link rel="manifest" href="/manifest.webmanifest">' in html
+    # Fetched with the session cookie, so an English user's install is named in English.
+    assert '<link rel="manifest" href="/manifest.webmanifest" crossorigin="use-credentials">' in html
     assert 'rel="apple-touch-icon"' in html and 'name="apple-mobile-web-app-capable"' in html
     assert f'<script type="module" src="/shell/{version}/js/shell.js"></script>' in html
     assert f'<script type="module" src="/shell/{version}/js/app.js"></script>' in html

@@ -93,3 +93,19 @@ def test_the_worker_keeps_each_page_with_its_files_and_downloads_nothing_twice(
         assert "/capture/" not in held(page)  # an inspector's page: the install asked, the server refused
     finally:
         other.close()
+
+
+def test_the_browser_reads_the_manifest_with_the_users_cookie(browser, live, data_app):
+    """The page's own manifest fetch (what an install is named from) carries the session: an English
+    user's phone installs "Xuncha", not "巡查"."""
+    with data_app.app_context():
+        make_user("insp_en").locale = "en"
+        db.session.commit()
+        db.session.remove()
+    page = browser.page()
+    manifests = []
+    page.on("response", lambda r: manifests.append(r) if r.url.endswith("/manifest.webmanifest") else None)
+    login(page, "insp_en")
+    on_capture = wait_until(lambda: [r for r in manifests if "/capture/" in (r.request.headers.get("referer") or "")],
+                            message="the capture page fetched its manifest")
+    assert on_capture[-1].json()["name"] == "Xuncha" and on_capture[-1].json()["lang"] == "en"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from flask import Response, current_app, render_template, request, send_from_directory, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from ..config import PROJECT_ROOT
@@ -137,7 +138,7 @@ def manifest():
         "name": _("巡查"),
         "short_name": _("巡查"),
         "description": _("创卫督导巡查:拍照记录问题,离线保存,有网自动同步。"),
-        "lang": "zh-CN",
+        "lang": "en" if str(get_locale()) == "en" else "zh-CN",
         "dir": "ltr",
         # The root sends each role to its own home (capture, tasks …), online and, from the kept
         # copies, offline; the id stays /capture/ so installed apps remain the same app.
