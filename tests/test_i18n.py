@@ -147,7 +147,7 @@ def world(ctx):
     }
     now = datetime.now(UTC)
     make_finding(users["inspector"], community, site=site, category_code="litter", captured_at=now - timedelta(hours=2))
-    make_finding(users["inspector"], community, site=site, category_code="shop_outside", status="dispatched",
+    dispatched = make_finding(users["inspector"], community, site=site, category_code="shop_outside", status="dispatched",
                  captured_at=now - timedelta(hours=3), accepted_at=now - timedelta(hours=1),
                  dispatched_at=now - timedelta(hours=1), deadline=now + timedelta(hours=5),
                  party_kind="community", party_community_id=community.id)
@@ -157,7 +157,9 @@ def world(ctx):
             "places": ["古楼街道", "汇金社区", "运河路西沿儿商户", "湖西早市", "活禽区",
                        *(c.name_en for c in db.session.query(Category))],
             # the console edits both names of a category, so it shows the Chinese one too
-            "names_zh": [c.name_zh for c in db.session.query(Category)], "site_id": site.id}
+            "names_zh": [c.name_zh for c in db.session.query(Category)], "site_id": site.id,
+            # the daily report lists reviewed problems by the local day they were found
+            "report_day": dispatched.captured_at.astimezone(ZoneInfo("Asia/Shanghai")).date()}
     return users, data
 
 
@@ -259,12 +261,12 @@ def test_leftover_check_can_fail():
 
 def test_daily_report_chat_text_stays_chinese_for_an_english_reader(client, auth, world):
     """The chat text goes to the Chinese work group; the page around it follows the reader."""
-    users, _data = world
+    users, data = world
     _set_locale(users, "en")
     auth.login(users["desk"].username)
-    # The day the fixture's problem was found (two hours ago), not "today": from 00:00 to 02:00 in
-    # Shanghai that is yesterday.
-    day = (datetime.now(timezone.utc) - timedelta(hours=2)).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    # The day the fixture's dispatched problem was found, not "today": from 00:00 to 03:00 in Shanghai
+    # it was found yesterday (the one found two hours ago is still waiting for review, so not listed).
+    day = data["report_day"]
     text = client.get(f"/reports/daily?format=text&date={day}").get_data(as_text=True)
     assert "卫生督导通报" in text and "汇金社区" in text
     assert "supervision report" not in text.lower() and "Sites checked" not in text
