@@ -108,6 +108,12 @@ def test_one_tap_ok_record_at_the_nearby_market(browser, live, data_app):
     shot(page, "capture-market-full", full_page=True)
     page.click("#xc-ok")
     page.wait_for_selector("#xc-toast:not([hidden]):has-text('已保存')")
+    # The toast floats over the form for a few seconds: a tap there reaches what is under it.
+    assert page.evaluate("""() => {
+        const box = document.getElementById("xc-toast").getBoundingClientRect();
+        const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+        return hit && hit.id !== "xc-toast";
+    }""")
     wait_until(lambda: [i["state"] for i in outbox_items(page)] == ["sent"], message="sent")
     item = outbox_items(page)[0]
     assert item["body"]["kind"] == "ok" and item["photos"] == []
