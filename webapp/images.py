@@ -258,7 +258,7 @@ def save_jpeg(img: Image.Image, **options) -> bytes:
         buf = io.BytesIO()
         img.save(buf, format="JPEG", **options)
         return buf.getvalue()
-    with open(os.memfd_create("jpeg", os.MFD_CLOEXEC), "w+b") as fh:
+    with open(_MEMFD("jpeg", os.MFD_CLOEXEC), "w+b") as fh:
         img.save(fh, format="JPEG", **options)
         fh.seek(0)
         return fh.read()

@@ -29,12 +29,19 @@ def wait_until(check, timeout: float = 20.0, interval: float = 0.1, message: str
 
 
 def login(page, username: str = "insp") -> None:
-    page.goto("/login?next=/capture/")
+    login_to(page, "/capture/", username)
+
+
+def login_to(page, path: str, username: str, *, remember: bool = True) -> None:
+    """Log in through the form (remembered, as on a phone, unless told otherwise) and wait until the
+    page at ``path`` is ready."""
+    page.goto(f"/login?next={path}")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.check("input[name=remember]")
+    if remember:
+        page.check("input[name=remember]")
     page.click("button[type=submit]")
-    page.wait_for_url("**/capture/**")
+    page.wait_for_url(f"**{path}**")
     wait_app_ready(page)
 
 

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from tests.browser.conftest import Browser
-from tests.browser.helpers import PASSWORD, login, wait_offline_ready, wait_until
+from tests.browser.helpers import login, login_to, wait_offline_ready, wait_until
 from tests.factories import make_user
 from webapp.extensions import db
 from webapp.models import Site
@@ -78,12 +78,7 @@ def test_the_worker_keeps_each_page_with_its_files_and_downloads_nothing_twice(
     try:
         offset = len(live.log())
         page = other.page()
-        page.goto("/login?next=/tasks/")
-        page.fill("input[name=username]", "mgr")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/tasks/")
-        page.wait_for_selector("body[data-ready='1']")
+        login_to(page, "/tasks/", "mgr", remember=False)
         js = shell_prefix(page)
         wait_until(lambda: page.evaluate("Boolean(navigator.serviceWorker.controller)")
                    and {"/tasks/", f"{js}tasks.js", f"{js}countdown.js"} <= held(page),

@@ -11,7 +11,7 @@ import uuid as uuidlib
 import pytest
 from sqlalchemy import func, select
 
-from tests.browser.helpers import PASSWORD, jpeg, shot, wait_until
+from tests.browser.helpers import jpeg, login_to, shot, wait_until
 from tests.factories import make_user
 from tests.workflow_support import digest
 from tests.workflow_support import jpeg as scene
@@ -97,13 +97,7 @@ def test_manager_works_the_task_list_offline_from_a_cold_start(browser, live, da
 
     # 1. One online visit: log in (remembered, as on a phone) and open 我的任务.
     page = browser.page()
-    page.goto("/login?next=/tasks/")
-    page.fill("input[name=username]", "mgr")
-    page.fill("input[name=password]", PASSWORD)
-    page.check("input[name=remember]")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/tasks/")
-    page.wait_for_selector("body[data-ready='1']")
+    login_to(page, "/tasks/", "mgr")
     assert page.is_hidden("#tk-copy")  # a live page says nothing about its age
     # The render time as the page will state it (with the date only if a midnight passes in between).
     rendered_at = (page.get_attribute("#tk-copy", "data-time"), page.get_attribute("#tk-copy", "data-time-long"))
